@@ -1,0 +1,1 @@
+"""The agent: the LLM-guided search loop, LLM backends, reflection, run log and CLI."""

@@ -1,0 +1,1 @@
+"""Evaluator commands: `inspect`, `score`, `mutate`."""
