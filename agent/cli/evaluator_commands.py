@@ -1,1 +1,0 @@
-"""Evaluator commands: `inspect`, `score`, `mutate`."""
