@@ -1,0 +1,116 @@
+"""`nasagent search`: launch or resume a search run."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from agent.cli.app import app
+from agent.config import ConfigError, RunConfig, load_config
+from agent.runlog import CONFIG_FILE
+from evaluator.errors import NasAgentError
+
+EXIT_STOPPED = 3
+
+Opt = typer.Option
+
+
+@app.command()
+def search(
+    config: Annotated[Path | None, Opt("--config", help="TOML file whose keys mirror the flags.")] = None,
+    resume: Annotated[Path | None, Opt("--resume", help="Continue the run in this directory.")] = None,
+    out: Annotated[Path | None, Opt("--out", help="Run directory (default runs/search-TIME).")] = None,
+    llm: Annotated[str | None, Opt(help="openai:MODEL, azure:DEPLOYMENT, scripted, manual:DIR, replay:PATH.")] = None,
+    model: Annotated[str | None, Opt(help="Model name sent to the endpoint (overrides --llm's).")] = None,
+    base_url: Annotated[str | None, Opt(help="OpenAI-compatible endpoint (vLLM, Ollama, ...).")] = None,
+    mutator: Annotated[str | None, Opt(help="llm or random.")] = None,
+    iterations: Annotated[int | None, Opt(help="Proposal budget (invalid ones count).")] = None,
+    population: Annotated[int | None, Opt(help="Population size.")] = None,
+    parent_selection: Annotated[str | None, Opt(help="uniform or tournament.")] = None,
+    seed: Annotated[int | None, Opt(help="Run seed (parent choice, random mutation, sampling).")] = None,
+    seed_arch: Annotated[str | None, Opt(help="Seed architecture block string.")] = None,
+    init_population: Annotated[int | None, Opt(help="Random initial members besides the seed.")] = None,
+    concurrency: Annotated[int | None, Opt(help="Proposals in flight at once.")] = None,
+    search_space: Annotated[str | None, Opt(help="zennas-cifar, zennas-imagenet or all.")] = None,
+    counting: Annotated[str | None, Opt(help="Budget counting convention: exact or zennas.")] = None,
+    max_params: Annotated[float | None, Opt(help="Parameter budget, e.g. 1e6.")] = None,
+    max_flops: Annotated[float | None, Opt(help="FLOPs budget at the resolution.")] = None,
+    max_layers: Annotated[int | None, Opt(help="Layer budget (sum of sub_layers).")] = None,
+    proxy: Annotated[str | None, Opt(help="Zero-cost proxy: gradnorm, zen, synflow, naswot, params, flops.")] = None,
+    batch_size: Annotated[int | None, Opt(help="Proxy batch size.")] = None,
+    resolution: Annotated[int | None, Opt(help="Input resolution.")] = None,
+    num_classes: Annotated[int | None, Opt(help="Classes of the head.")] = None,
+    score_seed: Annotated[int | None, Opt(help="Seed of the proxy protocol.")] = None,
+    repeats: Annotated[int | None, Opt(help="Proxy repeats (mean over seeds).")] = None,
+    device: Annotated[str | None, Opt(help="auto, cpu or cuda.")] = None,
+    residual: Annotated[bool | None, Opt("--residual/--no-residual", help="Score with residual links.")] = None,
+    temperature: Annotated[str | None, Opt(help="One temperature or a comma list sampled per call.")] = None,
+    max_tokens: Annotated[int | None, Opt(help="Max completion tokens.")] = None,
+    llm_seed: Annotated[int | None, Opt(help="Seed sent to the endpoint.")] = None,
+    response_format: Annotated[str | None, Opt(help="json_schema, json_object or none.")] = None,
+    llm_timeout: Annotated[float | None, Opt(help="Seconds per LLM call.")] = None,
+    max_repairs: Annotated[int | None, Opt(help="Re-asks with the validation errors.")] = None,
+    replay_mode: Annotated[str | None, Opt(help="strict or sequential (replay backend).")] = None,
+    reflection: Annotated[bool | None, Opt("--reflection/--no-reflection", help="Short- and long-term reflection.")] = None,
+    history_size: Annotated[int | None, Opt(help="Recent outcomes shown per prompt.")] = None,
+    reflect_every: Annotated[int | None, Opt(help="Iterations between reflection calls.")] = None,
+    include_proxy_source: Annotated[bool | None, Opt("--include-proxy-source", help="Show the proxy's code in the prompt.")] = None,
+    progress: Annotated[bool, Opt("--progress/--no-progress")] = True,
+) -> None:
+    """Launch an LLM-guided (or random-mutation) search, or resume one with --resume DIR."""
+    overrides = {k: v for k, v in locals().items() if k not in _NOT_CONFIG}
+    if isinstance(overrides.get("temperature"), str):
+        overrides["temperature"] = _parse_floats(overrides["temperature"])
+    try:
+        run_config, run_dir = _resolve(config, resume, out, overrides)
+        result = _run(run_config, run_dir, resume is not None, progress)
+    except (NasAgentError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps(_result_line(result), indent=None))
+    if not result.finished:
+        typer.echo(f"stopped: {result.stopped_reason}", err=True)
+        raise typer.Exit(EXIT_STOPPED)
+
+
+_NOT_CONFIG = frozenset({"config", "resume", "out", "progress"})
+
+
+def _resolve(
+    config: Path | None, resume: Path | None, out: Path | None, overrides: dict[str, Any]
+) -> tuple[RunConfig, Path]:
+    if resume is None:
+        run_dir = out or Path("runs") / time.strftime("search-%Y%m%d-%H%M%S")
+        return load_config(config, overrides), run_dir
+    given = {k: v for k, v in overrides.items() if v is not None and k != "iterations"}
+    if config is not None or given:
+        raise ConfigError(
+            "--resume continues a run with its own config.toml; only --iterations may be given "
+            f"(got: {', '.join(sorted(given)) or '--config'})"
+        )
+    return load_config(resume / CONFIG_FILE, {"iterations": overrides.get("iterations")}), resume
+
+
+def _run(config: RunConfig, run_dir: Path, resume: bool, progress: bool):  # noqa: ANN202
+    from agent.search import run_search
+
+    return run_search(config, run_dir, resume=resume, progress=progress)
+
+
+def _parse_floats(text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"--temperature expects numbers like 0.7 or 0.2,0.6,1.0: {text!r}")
+
+
+def _result_line(result: Any) -> dict[str, Any]:
+    best = result.best
+    return {
+        "run_dir": str(result.run_dir), "finished": result.finished,
+        "best_arch": best.arch if best else None, "best_score": best.score if best else None,
+    }

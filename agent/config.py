@@ -1,0 +1,147 @@
+"""The run configuration: one pydantic model, loaded from TOML, overridden by CLI flags.
+
+The TOML keys mirror the `nasagent search` flags (`--max-params` is `max_params`). The
+resolved configuration is written into every run directory as `config.toml`; it never holds
+secrets (API keys come from the environment only).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from evaluator import CIFAR_SEED
+from evaluator.errors import NasAgentError
+
+
+class ConfigError(NasAgentError):
+    """A configuration file or flag that cannot be used; the message says which key and why."""
+
+
+class Mutator(StrEnum):
+    LLM = "llm"
+    RANDOM = "random"
+
+
+class ParentSelection(StrEnum):
+    UNIFORM = "uniform"
+    TOURNAMENT = "tournament"
+
+
+RZNAS_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+class RunConfig(BaseModel):
+    """Everything that defines a search run. Defaults: the Zen-NAS CIFAR GradNorm setting."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # search
+    mutator: Mutator = Mutator.LLM
+    iterations: int = Field(default=500, ge=1)
+    population: int = Field(default=512, ge=1)
+    parent_selection: ParentSelection = ParentSelection.UNIFORM
+    tournament_size: int = Field(default=4, ge=1)
+    seed: int = 0
+    seed_arch: str = CIFAR_SEED
+    init_population: int = Field(default=0, ge=0)
+    concurrency: int = Field(default=4, ge=1, le=64)
+    type_weights: Literal["zennas", "uniform"] = "zennas"
+    # search space and budgets
+    search_space: str = "zennas-cifar"
+    counting: Literal["exact", "zennas"] = "exact"
+    max_params: float | None = 1e6
+    max_flops: float | None = None
+    max_layers: int | None = 18
+    # proxy
+    proxy: str = "gradnorm"
+    batch_size: int = Field(default=64, ge=1)
+    resolution: int = Field(default=32, ge=1)
+    num_classes: int = Field(default=100, ge=1)
+    score_seed: int = 0
+    repeats: int = Field(default=1, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    residual: bool = False
+    # LLM
+    llm: str = "openai:gpt-4o"
+    model: str | None = None
+    base_url: str | None = None
+    temperature: tuple[float, ...] = RZNAS_TEMPERATURES
+    max_tokens: int = Field(default=1024, ge=16)
+    llm_seed: int | None = None
+    response_format: Literal["json_schema", "json_object", "none"] = "none"
+    llm_timeout: float = Field(default=120.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1)
+    max_repairs: int = Field(default=2, ge=0)
+    max_consecutive_failures: int = Field(default=10, ge=1)
+    replay_mode: Literal["strict", "sequential"] = "strict"
+    include_proxy_source: bool = False
+    # reflection
+    reflection: bool = True
+    history_size: int = Field(default=8, ge=0)
+    reflect_every: int = Field(default=25, ge=1)
+    max_lessons: int = Field(default=8, ge=1)
+
+    @field_validator("temperature", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, int | float) else value
+
+    @field_validator("temperature")
+    @classmethod
+    def _temperatures_in_range(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not value or any(not 0 <= t <= 2 for t in value):
+            raise ValueError("temperature must be one value or a non-empty list, each in [0, 2]")
+        return value
+
+    @property
+    def llm_model(self) -> str:
+        """The model name sent to the endpoint: `model` if set, else the part after `openai:`."""
+        return self.model or self.llm.partition(":")[2] or self.llm
+
+
+def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Load a TOML file (or the defaults) and apply flag overrides (None values are ignored).
+
+    Raises:
+        ConfigError: the file is missing or not TOML, or a key is unknown or has a bad value.
+    """
+    values: dict[str, Any] = _read_toml(path) if path else {}
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return config_from_dict(values, source=str(path) if path else "flags")
+
+
+def config_from_dict(values: dict[str, Any], *, source: str = "config") -> RunConfig:
+    """Validate a plain dict into a RunConfig, turning pydantic errors into one ConfigError."""
+    try:
+        return RunConfig.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration in {source}: {problems}") from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def dump_config(config: RunConfig) -> str:
+    """The resolved configuration as TOML (keys whose value is None are left out)."""
+    data = {k: v for k, v in config.model_dump(mode="json").items() if v is not None}
+    return tomli_w.dumps(data)
+
+
+def write_config(config: RunConfig, path: Path) -> None:
+    path.write_text(dump_config(config), encoding="utf-8")

@@ -1,0 +1,232 @@
+"""The call record: one JSON line per LLM call, the source of truth for replay and resume.
+
+Each line holds what the model saw (messages, params, schema), what came back (the reply or the
+final error) and metadata. No credentials: the backend name and the request are all that is
+written. Lines are flushed and fsync'd one by one so a `kill -9` loses at most the line being
+written; `load_calls` skips such a torn last line with a warning, and a recorder reopening the
+file cuts it off first, so new lines never follow a fragment.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import BaseModel, ValidationError
+
+from agent.llm.base import (
+    LLMBackend,
+    LLMError,
+    LLMRequest,
+    LLMResponse,
+    Message,
+    SamplingParams,
+    TokenUsage,
+)
+from evaluator.errors import NasAgentError
+
+logger = logging.getLogger(__name__)
+
+CALLS_FILENAME = "llm_calls.jsonl"
+"""The name of the call record inside a run directory."""
+
+
+class RecordedError(BaseModel):
+    """The final failure of a call."""
+
+    kind: str
+    message: str
+    attempts: int
+
+    def to_error(self) -> LLMError:
+        return LLMError(self.message, kind=self.kind, attempts=self.attempts)
+
+
+class RecordedResponse(BaseModel):
+    """The reply of a call, as `LLMResponse` carries it."""
+
+    text: str
+    finish_reason: str | None
+    usage: TokenUsage
+    latency_s: float
+    attempts: int
+    model: str | None
+
+    def to_response(self) -> LLMResponse:
+        return LLMResponse.model_validate(self.model_dump())
+
+
+class CallRecord(BaseModel):
+    """One line of `llm_calls.jsonl`."""
+
+    request_hash: str
+    purpose: str
+    iteration: int | None
+    backend: str
+    messages: tuple[Message, ...]
+    params: SamplingParams
+    response_schema: dict[str, Any] | None
+    schema_name: str = "answer"
+    response: RecordedResponse | None
+    error: RecordedError | None
+    timestamp: str
+
+    def to_request(self) -> LLMRequest:
+        """The request this record answers (its hash equals `request_hash`)."""
+        return LLMRequest(
+            purpose=self.purpose, messages=self.messages, params=self.params,
+            response_schema=self.response_schema, schema_name=self.schema_name,
+            iteration=self.iteration,
+        )
+
+    @classmethod
+    def of(
+        cls, request: LLMRequest, backend: str, response: LLMResponse | None,
+        error: LLMError | None,
+    ) -> CallRecord:
+        """Build the record of one finished call (exactly one of response and error is set)."""
+        return cls(
+            request_hash=request.request_hash(), purpose=request.purpose,
+            iteration=request.iteration, backend=backend, messages=request.messages,
+            params=request.params, response_schema=request.response_schema,
+            schema_name=request.schema_name,
+            response=None if response is None else RecordedResponse(**response.model_dump()),
+            error=None if error is None else RecordedError(
+                kind=error.kind, message=error.message, attempts=error.attempts),
+            timestamp=datetime.now(UTC).isoformat(timespec="milliseconds"),
+        )
+
+
+class CallRecordError(NasAgentError, ValueError):
+    """A call record with a corrupt line that is not the last one."""
+
+
+class CallRecorder:
+    """Appends `CallRecord`s to a JSONL file, one flushed and fsync'd line per call.
+
+    Safe to share between concurrent tasks and threads. Use as a context manager or call
+    `close()`.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _cut_torn_tail(self.path)
+        self._lock = threading.Lock()
+        self._file: IO[str] | None = None
+
+    def append(self, record: CallRecord) -> None:
+        line = record.model_dump_json() + "\n"
+        with self._lock:
+            if self._file is None:
+                self._file = self.path.open("a", encoding="utf-8")
+            self._file.write(line)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+
+    def record(
+        self, request: LLMRequest, backend: str, response: LLMResponse | None = None,
+        error: LLMError | None = None,
+    ) -> CallRecord:
+        """Record one finished call and return the record written."""
+        record = CallRecord.of(request, backend, response, error)
+        self.append(record)
+        return record
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+    def __enter__(self) -> CallRecorder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class RecordingBackend:
+    """Wraps a backend and records every call it finishes, reply or final error."""
+
+    def __init__(self, inner: LLMBackend, recorder: CallRecorder) -> None:
+        self.inner = inner
+        self.recorder = recorder
+        self.name = inner.name
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        try:
+            response = await self.inner.complete(request)
+        except LLMError as error:
+            self.recorder.record(request, self.name, error=error)
+            raise
+        self.recorder.record(request, self.name, response=response)
+        return response
+
+    async def aclose(self) -> None:
+        """Close the inner backend; the recorder belongs to whoever created it."""
+        await self.inner.aclose()
+
+
+def resolve_calls_path(path: str | Path) -> Path:
+    """`path` itself, or `path/llm_calls.jsonl` when `path` is a run directory."""
+    path = Path(path)
+    return path / CALLS_FILENAME if path.is_dir() else path
+
+
+def load_calls(path: str | Path) -> list[CallRecord]:
+    """Read a call record (a JSONL file, or a run directory holding `llm_calls.jsonl`).
+
+    A torn last line (the process was killed mid-write) is skipped with a warning.
+
+    Raises:
+        FileNotFoundError: no such file.
+        CallRecordError: a corrupt line before the last one.
+    """
+    path = resolve_calls_path(path)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    records: list[CallRecord] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(CallRecord.model_validate_json(line))
+        except ValidationError as error:
+            if number == len(lines):
+                logger.warning("%s: skipping torn last line %d (%d characters)", path, number,
+                               len(line))
+                break
+            raise CallRecordError(f"{path}: line {number} is not a call record: {error}") from None
+    return records
+
+
+def _cut_torn_tail(path: Path) -> None:
+    """Remove a trailing fragment left by a killed writer so appended lines stay whole."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return
+    keep = data.rfind(b"\n") + 1
+    fragment = data[keep:]
+    if _is_json(fragment):
+        with path.open("ab") as file:  # a whole record that only lacks its newline
+            file.write(b"\n")
+        return
+    logger.warning("%s: removing a torn last line (%d bytes) left by an interrupted run", path,
+                   len(fragment))
+    with path.open("r+b") as file:
+        file.truncate(keep)
+
+
+def _is_json(data: bytes) -> bool:
+    try:
+        json.loads(data)
+    except ValueError:
+        return False
+    return True

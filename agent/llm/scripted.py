@@ -1,0 +1,178 @@
+"""The scripted stand-in backend: deterministic answers for tests and demos. It is NOT a model.
+
+For a mutation or repair request it reads the parent from the first user message (the first
+```json fence holding an "arch" key), applies one Zen-NAS random mutation and answers in the
+format the prompt asks for. For a reflection request it answers a couple of lessons computed
+from the request text. Every answer is labelled as scripted.
+
+All randomness comes from a `random.Random` seeded with the request hash, so the same request
+gets the same answer in any order and under any concurrency.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from agent.llm.base import (
+    ErrorKind,
+    LLMConfigError,
+    LLMError,
+    LLMRequest,
+    LLMResponse,
+    TokenUsage,
+    approximate_tokens,
+)
+from agent.outcomes import Outcome
+from evaluator.architecture import Architecture
+from evaluator.codec import parse
+from evaluator.errors import BlockStringError
+from evaluator.mutation import RandomMutator
+
+MUTATION_NOTE = "(scripted stand-in: one random Zen-NAS mutation of the parent)"
+UNKNOWN_OP = "SuperResK4K4"
+"""A plausible-looking block name that is not registered (for injected bad answers)."""
+
+_JSON_FENCE = re.compile(r"```json[ \t]*\r?\n(.*?)```", re.DOTALL)
+_FAILURES = (Outcome.INVALID, Outcome.OVER_BUDGET, Outcome.SCORE_FAILED, Outcome.LLM_ERROR)
+
+
+class ScriptedBackend:
+    """A deterministic stand-in for an LLM (see the module docstring).
+
+    Token usage is approximate: len(text) // 4 for the prompt and for the answer.
+
+    Args:
+        search_space: the search space the random mutation draws from.
+        bad_fraction: the fraction of mutation answers deliberately broken (channels that do
+            not chain, or an unknown op), to exercise validation and repair.
+    """
+
+    def __init__(self, search_space: str = "zennas-cifar", *, bad_fraction: float = 0.0) -> None:
+        if not 0.0 <= bad_fraction <= 1.0:
+            raise LLMConfigError(f"bad_fraction must be in [0, 1], got {bad_fraction}")
+        self.search_space = search_space
+        self.bad_fraction = bad_fraction
+        self.name = "scripted"
+        self._handlers: dict[str, Callable[[LLMRequest, random.Random], str]] = {
+            "mutation": self._mutation_answer,
+            "repair": self._mutation_answer,
+            "reflection": _reflection_answer,
+        }
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        """Answer deterministically from the request.
+
+        Raises:
+            LLMError: kind "bad_request" for an unknown purpose or a prompt without a parent.
+        """
+        started = time.perf_counter()
+        handler = self._handlers.get(request.purpose)
+        if handler is None:
+            raise LLMError(
+                f"the scripted stand-in answers purposes {', '.join(sorted(self._handlers))}, "
+                f"not {request.purpose!r}", kind=ErrorKind.BAD_REQUEST,
+            )
+        text = handler(request, request_rng(request))
+        prompt = "".join(message.content for message in request.messages)
+        usage = TokenUsage(prompt_tokens=approximate_tokens(prompt),
+                           completion_tokens=approximate_tokens(text))
+        return LLMResponse(text=text, finish_reason="stop", usage=usage,
+                           latency_s=time.perf_counter() - started, model="scripted")
+
+    async def aclose(self) -> None:
+        return None
+
+    def _mutation_answer(self, request: LLMRequest, rng: random.Random) -> str:
+        parent = find_parent(request)
+        architecture = _parse_parent(parent["arch"])
+        mutator = RandomMutator(self.search_space, seed=rng.getrandbits(64))
+        child = mutator.mutate(architecture)
+        arch, note = str(child), MUTATION_NOTE
+        if rng.random() < self.bad_fraction:
+            arch, note = _broken(child, rng)
+        answer = {"arch": arch, "type": parent.get("type"), "score": None}
+        return f"```json\n{json.dumps(answer)}\n```\n{note}"
+
+
+def request_rng(request: LLMRequest) -> random.Random:
+    """A `random.Random` seeded from the request hash (deterministic, order-independent)."""
+    return random.Random(int(request.request_hash()[:16], 16))
+
+
+def find_parent(request: LLMRequest) -> dict[str, Any]:
+    """The first ```json fenced object with an "arch" key in the first user message.
+
+    Raises:
+        LLMError: kind "bad_request" when there is none.
+    """
+    text = request.first_user_message() or ""
+    for match in _JSON_FENCE.finditer(text):
+        try:
+            candidate = json.loads(match.group(1))
+        except ValueError:
+            continue
+        if isinstance(candidate, dict) and isinstance(candidate.get("arch"), str):
+            return candidate
+    raise LLMError(
+        'the scripted stand-in found no ```json {"arch": ...}``` parent in the first user message',
+        kind=ErrorKind.BAD_REQUEST,
+    )
+
+
+def _parse_parent(arch: str) -> Architecture:
+    try:
+        return parse(arch)
+    except BlockStringError as error:
+        raise LLMError(f"the scripted stand-in cannot read the parent: {error}",
+                       kind=ErrorKind.BAD_REQUEST) from error
+
+
+def _broken(child: Architecture, rng: random.Random) -> tuple[str, str]:
+    """A deliberately invalid answer: unchained channels or an unknown op (seeded choice)."""
+    blocks = [str(block) for block in child.blocks]
+    index = rng.randrange(1, len(blocks)) if len(blocks) > 1 else 0
+    if rng.random() < 0.5:
+        block = child.blocks[index]
+        blocks[index] = str(block.replace(in_channels=block.in_channels + 8))
+        return "".join(blocks), "(scripted stand-in: a deliberately broken answer, wrong channels)"
+    blocks[index] = UNKNOWN_OP + blocks[index][blocks[index].index("("):]
+    return "".join(blocks), "(scripted stand-in: a deliberately broken answer, unknown op)"
+
+
+def _reflection_answer(request: LLMRequest, _rng: random.Random) -> str:
+    text = "\n".join(m.content for m in request.messages if m.role == "user")
+    counts = count_outcomes(text)
+    answer = {"lessons": _lessons(counts)}
+    return f"```json\n{json.dumps(answer)}\n```\n(scripted stand-in: lessons counted from the prompt)"
+
+
+def count_outcomes(text: str) -> dict[Outcome, int]:
+    """How often each outcome name appears as a word in `text` (underscores or spaces)."""
+    counts: dict[Outcome, int] = {}
+    for outcome in Outcome:
+        words = outcome.value.replace("_", "[ _]")
+        found = len(re.findall(rf"\b{words}\b", text, flags=re.IGNORECASE))
+        if found:
+            counts[outcome] = found
+    return counts
+
+
+def _lessons(counts: dict[Outcome, int]) -> list[str]:
+    if not counts:
+        return ["(scripted stand-in, not a model) The prompt mentions no outcomes yet."]
+    listed = ", ".join(f"{outcome.value} x{count}" for outcome, count in counts.items())
+    failures = sum(counts.get(outcome, 0) for outcome in _FAILURES)
+    successes = counts.get(Outcome.OK, 0)
+    if failures > successes:
+        advice = (f"Failures ({failures}) outnumber successful proposals ({successes}): change "
+                  f"one block at a time and keep channels chained.")
+    else:
+        advice = (f"Successful proposals ({successes}) are at least as many as failures "
+                  f"({failures}): keep making small single-block changes.")
+    return [f"(scripted stand-in, not a model) The prompt mentions outcomes: {listed}.",
+            f"(scripted stand-in) {advice}"]

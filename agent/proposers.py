@@ -1,0 +1,176 @@
+"""Mutators: where a proposal comes from. The LLM and the Zen-NAS random operator share one
+interface, so both run inside the same loop with the same budgets and scoring."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from agent.config import Mutator, RunConfig
+from agent.llm.base import LLMBackend, LLMError, LLMRequest, LLMResponse, Message, SamplingParams
+from agent.outcomes import HistoryEntry, Outcome
+from agent.prompting import PromptSettings, mutation_messages, repair_message
+from agent.response import MUTATION_SCHEMA, Verdict, judge_reply
+from evaluator import Architecture, parse
+from evaluator.errors import UnknownNameError
+from evaluator.mutation import RandomMutator
+from evaluator.validation import Constraints, check
+
+
+@dataclass(frozen=True)
+class ProposalContext:
+    """What a mutator is shown for one iteration; its RNG is derived from (run seed, iteration)."""
+
+    iteration: int
+    parent: str
+    parent_score: float | None
+    num_replaces: int
+    rng: random.Random
+    history: tuple[HistoryEntry, ...] = ()
+    lessons: tuple[str, ...] = ()
+
+
+@dataclass
+class Proposal:
+    """A mutator's answer before scoring: a valid candidate (outcome OK) or why there is none."""
+
+    outcome: Outcome
+    architecture: Architecture | None = None
+    errors: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    expected_score: float | None = None
+    llm_calls: int = 0
+    tokens: int = 0
+    repairs: int = 0
+    llm_seconds: float = 0.0
+
+    def count_call(self, response: LLMResponse) -> None:
+        self.llm_calls += 1
+        self.tokens += response.usage.prompt_tokens + response.usage.completion_tokens
+        self.llm_seconds += response.latency_s
+
+
+class Proposer(Protocol):
+    async def propose(self, context: ProposalContext) -> Proposal: ...
+
+
+def constraints_for(config: RunConfig) -> Constraints:
+    """The validator's constraints implied by a run configuration."""
+    return Constraints(
+        search_space=config.search_space, num_classes=config.num_classes,
+        resolution=config.resolution, counting=config.counting, max_params=config.max_params,
+        max_flops=config.max_flops, max_layers=config.max_layers,
+    )
+
+
+def prompt_settings_for(config: RunConfig) -> PromptSettings:
+    """The prompt settings implied by a run configuration."""
+    return PromptSettings(
+        constraints=constraints_for(config), proxy=config.proxy,
+        include_proxy_source=config.include_proxy_source, history_size=config.history_size,
+    )
+
+
+class RandomProposer:
+    """The Zen-NAS random mutation operator, checked against the same budgets."""
+
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config
+        self.constraints = constraints_for(config)
+
+    async def propose(self, context: ProposalContext) -> Proposal:
+        mutator = RandomMutator(
+            self.config.search_space, seed=context.rng.randrange(2**32),
+            type_weights=self.config.type_weights,
+        )
+        child = mutator.mutate(parse(context.parent), num_replaces=context.num_replaces)
+        report = check(child, self.constraints)
+        outcome = Outcome.OK if report.valid else (
+            Outcome.OVER_BUDGET if report.over_budget else Outcome.INVALID
+        )
+        return Proposal(outcome, child, errors=tuple(report.error_lines()))
+
+
+class LLMProposer:
+    """Asks an LLM for a mutated block string and re-asks with the errors when it is invalid."""
+
+    def __init__(self, config: RunConfig, backend: LLMBackend) -> None:
+        self.config = config
+        self.backend = backend
+        self.constraints = constraints_for(config)
+        self.prompt_settings = prompt_settings_for(config)
+
+    async def propose(self, context: ProposalContext) -> Proposal:
+        messages = mutation_messages(
+            context.parent, context.parent_score, self.prompt_settings,
+            context.history, context.lessons,
+        )
+        proposal = Proposal(Outcome.LLM_ERROR)
+        for attempt in range(self.config.max_repairs + 1):
+            purpose = "mutation" if attempt == 0 else "repair"
+            try:
+                response = await self.backend.complete(self._request(messages, context, purpose))
+            except LLMError as exc:
+                proposal.outcome = Outcome.LLM_ERROR
+                proposal.errors = (*proposal.errors, f"LLM call failed: {exc}")
+                return proposal
+            proposal.count_call(response)
+            proposal.repairs = attempt
+            verdict = judge_reply(
+                response.text, response.finish_reason,
+                parent=context.parent, constraints=self.constraints,
+            )
+            proposal = _from_verdict(proposal, verdict)
+            if verdict.outcome in (Outcome.OK, Outcome.NO_CHANGE):
+                return proposal
+            messages = [
+                *messages, {"role": "assistant", "content": response.text},
+                repair_message(verdict.errors),
+            ]
+        return proposal
+
+    def _request(
+        self, messages: list[dict[str, str]], context: ProposalContext, purpose: str
+    ) -> LLMRequest:
+        schema = MUTATION_SCHEMA if self.config.response_format == "json_schema" else None
+        return LLMRequest(
+            purpose=purpose,
+            messages=tuple(Message.model_validate(m) for m in messages),
+            params=sampling_params(self.config, context.rng),
+            response_schema=schema, schema_name="mutation", iteration=context.iteration,
+        )
+
+
+def sampling_params(config: RunConfig, rng: random.Random) -> SamplingParams:
+    """Sampling parameters for one call; the temperature is drawn from the configured list."""
+    return SamplingParams.model_validate({
+        "model": config.llm_model,
+        "temperature": rng.choice(config.temperature),
+        "max_tokens": config.max_tokens,
+        "seed": config.llm_seed,
+        "response_format": config.response_format,
+    })
+
+
+def _from_verdict(proposal: Proposal, verdict: Verdict) -> Proposal:
+    proposal.outcome = verdict.outcome
+    proposal.architecture = verdict.architecture
+    proposal.errors = tuple(verdict.errors)
+    proposal.notes = tuple(verdict.notes)
+    proposal.expected_score = verdict.expected_score
+    return proposal
+
+
+MUTATORS: dict[Mutator, Callable[..., Proposer]] = {
+    Mutator.RANDOM: lambda config, backend=None: RandomProposer(config),  # noqa: ARG005
+    Mutator.LLM: lambda config, backend: LLMProposer(config, backend),
+}
+
+
+def make_proposer(config: RunConfig, backend: LLMBackend | None) -> Proposer:
+    """The mutator named by `config.mutator` (an LLM backend is needed for `llm`)."""
+    if config.mutator not in MUTATORS:
+        raise UnknownNameError("mutator", str(config.mutator), [str(m) for m in MUTATORS])
+    return MUTATORS[config.mutator](config, backend)

@@ -1,0 +1,74 @@
+"""Long-term reflection: every R iterations the model distils the recent outcomes into lessons.
+
+Short-term reflection is simply the recent history shown in each mutation prompt; it lives in
+the search state. This module makes the periodic distillation call.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from agent.config import RunConfig
+from agent.llm.base import LLMBackend, LLMError, LLMRequest, Message, SamplingParams
+from agent.outcomes import HistoryEntry
+from agent.prompting import PromptSettings, reflection_messages
+from agent.response import LESSONS_SCHEMA, parse_lessons
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Reflection:
+    """The lessons after one reflection call, and what the call cost."""
+
+    lessons: tuple[str, ...]
+    llm_calls: int
+    tokens: int
+    error: str | None = None
+
+
+class Reflector:
+    """Makes the periodic reflection call; a failed call keeps the previous lessons."""
+
+    def __init__(self, config: RunConfig, backend: LLMBackend, settings: PromptSettings) -> None:
+        self.config = config
+        self.backend = backend
+        self.settings = settings
+
+    def due(self, iteration: int) -> bool:
+        return self.config.reflection and iteration % self.config.reflect_every == 0
+
+    async def reflect(
+        self, iteration: int, history: Sequence[HistoryEntry], lessons: tuple[str, ...]
+    ) -> Reflection:
+        request = self._request(iteration, history, lessons)
+        try:
+            response = await self.backend.complete(request)
+        except LLMError as exc:
+            logger.warning("reflection at iteration %d failed: %s", iteration, exc)
+            return Reflection(lessons, 1, 0, error=f"reflection failed: {exc}")
+        tokens = response.usage.prompt_tokens + response.usage.completion_tokens
+        new_lessons = tuple(parse_lessons(response.text, limit=self.config.max_lessons))
+        if not new_lessons:
+            return Reflection(lessons, 1, tokens, error="reflection reply held no lessons")
+        return Reflection(new_lessons, 1, tokens)
+
+    def _request(
+        self, iteration: int, history: Sequence[HistoryEntry], lessons: tuple[str, ...]
+    ) -> LLMRequest:
+        messages = reflection_messages(history, lessons, self.settings)
+        json_schema = self.config.response_format == "json_schema"
+        params = SamplingParams.model_validate({
+            "model": self.config.llm_model,
+            "temperature": min(self.config.temperature),
+            "max_tokens": self.config.max_tokens,
+            "seed": self.config.llm_seed,
+            "response_format": self.config.response_format,
+        })
+        return LLMRequest(
+            purpose="reflection", messages=tuple(Message.model_validate(m) for m in messages),
+            params=params, response_schema=LESSONS_SCHEMA if json_schema else None,
+            schema_name="lessons", iteration=iteration,
+        )

@@ -1,0 +1,126 @@
+"""The run directory and its append-only logs; `events.jsonl` is the source of truth.
+
+Layout of a run directory:
+    config.toml       the resolved configuration
+    events.jsonl      one line per iteration (and per initial-population member)
+    llm_calls.jsonl   every LLM call, written by agent.llm.recording
+    population.json   checkpoint of the population after the last applied iteration
+    best.json         the best valid architecture so far
+    summary.json      written when the run finishes (or stops)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from agent.outcomes import Outcome
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.toml"
+EVENTS_FILE = "events.jsonl"
+LLM_CALLS_FILE = "llm_calls.jsonl"
+POPULATION_FILE = "population.json"
+BEST_FILE = "best.json"
+SUMMARY_FILE = "summary.json"
+
+VOLATILE_EVENT_FIELDS = frozenset({"seconds", "score_seconds", "llm_seconds", "timestamp"})
+"""Fields that measure time; everything else in an event is reproduced exactly by a replay."""
+
+
+class Event(BaseModel):
+    """One line of events.jsonl: what one iteration proposed and what came of it.
+
+    `phase` is "init" for the scored seed and initial-population members (they do not count
+    against the iteration budget) and "search" for proposals.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    iteration: int
+    phase: str = "search"
+    mutator: str
+    parent: str | None
+    parent_score: float | None
+    outcome: Outcome
+    arch: str | None
+    score: float | None
+    status: str | None = None
+    params: float | None = None
+    flops: float | None = None
+    layers: int | None = None
+    errors: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    expected_score: float | None = None
+    best_score: float | None = None
+    llm_calls: int = 0
+    tokens: int = 0
+    repairs: int = 0
+    lessons: tuple[str, ...] | None = None
+    seconds: float = 0.0
+    score_seconds: float = 0.0
+    llm_seconds: float = 0.0
+    timestamp: float = 0.0
+
+    def stable_view(self) -> dict[str, Any]:
+        """The event without its timing fields, for exact comparison between runs."""
+        return self.model_dump(mode="json", exclude=set(VOLATILE_EVENT_FIELDS))
+
+
+def append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line and force it to disk, so a kill -9 loses at most this line."""
+    line = json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n"
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(line)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Yield the records of a JSON Lines file, skipping (with a warning) a torn last line."""
+    if not path.exists():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):
+                logger.warning("%s: skipping a torn last line (the run was killed mid-write)", path)
+                return
+            raise
+
+
+def repair_torn_tail(path: Path) -> None:
+    """Cut an unfinished last line off a JSON Lines file before appending to it again."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        path.write_bytes(data[: data.rfind(b"\n") + 1])
+        logger.warning("%s: removed a torn last line before resuming", path)
+
+
+def read_events(run_dir: Path) -> list[Event]:
+    """All complete events of a run directory, in the order they were written."""
+    return [Event.model_validate(record) for record in iter_jsonl(run_dir / EVENTS_FILE)]
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write a JSON file atomically (temporary file, then rename)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,497 @@
+"""The search loop: propose, validate, score, apply in order, reflect, log, resume.
+
+Determinism. Iteration i draws its randomness from its own RNG seeded by (run seed, i), and
+is dispatched right after iteration i - K has been applied (K = concurrency), so the state it
+sees (population, history, lessons) depends only on the seed, K and the LLM replies. Results
+are applied strictly in iteration order. A resumed run rebuilds every state from the event
+log and dispatches the missing iterations at the same points, so a run killed at any moment
+and resumed writes the same events as one that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agent.config import ConfigError, Mutator, RunConfig, write_config
+from agent.llm.base import LLMBackend
+from agent.outcomes import HistoryEntry, Outcome
+from agent.population import Member, Population
+from agent.progress import Progress
+from agent.proposers import (
+    Proposal,
+    ProposalContext,
+    Proposer,
+    constraints_for,
+    make_proposer,
+    prompt_settings_for,
+)
+from agent.reflection import Reflector
+from agent.runlog import (
+    BEST_FILE,
+    CONFIG_FILE,
+    EVENTS_FILE,
+    LLM_CALLS_FILE,
+    POPULATION_FILE,
+    SUMMARY_FILE,
+    Event,
+    append_jsonl,
+    read_events,
+    read_json,
+    repair_torn_tail,
+    write_json,
+)
+from agent.scoring import Scorer
+from agent.session import open_backend
+from evaluator import Architecture, canonicalize, parse
+from evaluator.cost import count_cost
+from evaluator.errors import BlockStringError
+from evaluator.proxies import ProxyStatus, ScoreResult, ScoreSettings, get_proxy
+from evaluator.validation import check
+
+logger = logging.getLogger(__name__)
+
+
+class SearchStopped(Exception):
+    """Raised inside the loop when too many LLM calls failed in a row."""
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """A finished proposal, waiting for its turn to be applied."""
+
+    context: ProposalContext
+    proposal: Proposal
+    result: ScoreResult | None
+    seconds: float
+
+
+@dataclass
+class RunResult:
+    """How a call to `run_search` ended."""
+
+    run_dir: Path
+    finished: bool
+    stopped_reason: str | None
+    best: Event | None
+
+
+@dataclass
+class SearchState:
+    """Everything the loop knows, rebuilt from the event log alone on resume."""
+
+    config: RunConfig
+    population: Population
+    history: deque[HistoryEntry]
+    seed_arch: str
+    seed_score: float | None = None
+    lessons: tuple[str, ...] = ()
+    scored: dict[str, Event] = field(default_factory=dict)
+    best: Event | None = None
+    last_iteration: int = 0
+    consecutive_failures: int = 0
+
+    def apply(self, event: Event) -> None:
+        """Fold one event into the state (the same code for live and resumed runs)."""
+        if event.phase == "search":
+            self.last_iteration = event.iteration
+            self.history.append(_history_entry(event))
+            failed = event.outcome is Outcome.LLM_ERROR
+            self.consecutive_failures = self.consecutive_failures + 1 if failed else 0
+        if event.lessons is not None:
+            self.lessons = event.lessons
+        if event.outcome in (Outcome.OK, Outcome.SCORE_FAILED) and event.arch:
+            self.scored[event.arch] = event
+        if event.outcome is Outcome.OK and event.arch and event.score is not None:
+            self._add_scored(event, event.arch, event.score)
+
+    def _add_scored(self, event: Event, arch: str, score: float) -> None:
+        if event.mutator == "seed":
+            self.seed_score = score
+        else:
+            self.population.add(Member(arch, score))
+        best = self.best.score if self.best else None
+        if best is None or self.population.better(score, best):
+            self.best = event
+
+    def recent_history(self) -> tuple[HistoryEntry, ...]:
+        if not self.config.reflection or self.config.history_size == 0:
+            return ()
+        return tuple(self.history)[-self.config.history_size:]
+
+
+def _history_entry(event: Event) -> HistoryEntry:
+    return HistoryEntry(
+        iteration=event.iteration, parent=event.parent or "", parent_score=event.parent_score,
+        arch=event.arch, outcome=event.outcome, score=event.score, errors=event.errors,
+    )
+
+
+class Search:
+    """One run directory being searched."""
+
+    def __init__(
+        self, config: RunConfig, run_dir: Path, proposer: Proposer, reflector: Reflector | None,
+        *, progress: Progress,
+    ) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        self.proposer = proposer
+        self.reflector = reflector
+        self.progress = progress
+        self.proxy = get_proxy(config.proxy)
+        self.score_settings = ScoreSettings(
+            proxy=config.proxy, batch_size=config.batch_size, resolution=config.resolution,
+            num_classes=config.num_classes, seed=config.score_seed, repeats=config.repeats,
+            device=config.device, residual=config.residual,
+        )
+        self.state = SearchState(
+            config, Population(config.population, self.proxy.higher_is_better),
+            deque(maxlen=max(config.history_size, config.reflect_every, 1)),
+            seed_arch=canonicalize(config.seed_arch),
+        )
+        self.scorer = Scorer(self.score_settings)
+        self.in_flight: dict[int, asyncio.Task[Evaluated]] = {}
+
+    # ---- driving -------------------------------------------------------------------------
+
+    async def run(self) -> RunResult:
+        started = time.monotonic()
+        try:
+            await self._restore_and_start()
+            await self._apply_in_order()
+            reason = None
+        except SearchStopped as stop:
+            reason = str(stop)
+        finally:
+            await self._cancel_in_flight()
+            self.scorer.close()
+            self.progress.close()
+        finished = reason is None
+        self._write_summary(finished, reason, time.monotonic() - started)
+        return RunResult(self.run_dir, finished, reason, self.state.best)
+
+    async def _restore_and_start(self) -> None:
+        events = read_events(self.run_dir)
+        for event in (e for e in events if e.phase == "init"):
+            self._apply(event, write=False)
+        if not any(e.phase == "init" for e in events):
+            await self._score_initial()
+        logged = {e.iteration for e in events if e.phase == "search"}
+        self._dispatch_window(0, logged)
+        for event in (e for e in events if e.phase == "search"):
+            self._apply(event, write=False)
+            self._dispatch_window(event.iteration, logged)
+        self.progress.start(self.config.iterations, self.state)
+
+    def _dispatch_window(self, applied: int, logged: set[int]) -> None:
+        """Dispatch the iterations whose turn comes once iteration `applied` is applied."""
+        first = applied + self.config.concurrency if applied else 1
+        for iteration in range(first, applied + self.config.concurrency + 1):
+            if iteration <= self.config.iterations and iteration not in logged:
+                self._dispatch(iteration)
+
+    def _dispatch(self, iteration: int) -> None:
+        context = self._context(iteration)
+        self.in_flight[iteration] = asyncio.create_task(self._evaluate(context))
+
+    async def _apply_in_order(self) -> None:
+        while self.in_flight:
+            iteration = min(self.in_flight)
+            event = await self._event(await self.in_flight.pop(iteration))
+            self._apply(event, write=True)
+            self.progress.update(self.state, event)
+            if self.state.consecutive_failures >= self.config.max_consecutive_failures:
+                raise SearchStopped(
+                    f"stopped after {self.state.consecutive_failures} consecutive failed LLM "
+                    f"calls (last: {'; '.join(event.errors)[:300]}); fix the endpoint and resume "
+                    f"with: nasagent search --resume {self.run_dir}"
+                )
+            self._dispatch_window(iteration, set())
+
+    async def _cancel_in_flight(self) -> None:
+        for task in self.in_flight.values():
+            task.cancel()
+        await asyncio.gather(*self.in_flight.values(), return_exceptions=True)
+        self.in_flight.clear()
+
+    # ---- one iteration -------------------------------------------------------------------
+
+    def _context(self, iteration: int) -> ProposalContext:
+        rng = random.Random(f"{self.config.seed}:{iteration}")
+        parent = self.state.population.select_parent(
+            rng, self.config.parent_selection, self.config.tournament_size
+        )
+        arch, score = (parent.arch, parent.score) if parent else (
+            self.state.seed_arch, self.state.seed_score
+        )
+        return ProposalContext(
+            iteration=iteration, parent=arch, parent_score=score,
+            num_replaces=2 if parent else 1, rng=rng,
+            history=self.state.recent_history(),
+            lessons=self.state.lessons if self.config.reflection else (),
+        )
+
+    async def _evaluate(self, context: ProposalContext) -> Evaluated:
+        started = time.monotonic()
+        proposal = await self.proposer.propose(context)
+        result = None
+        if proposal.outcome is Outcome.OK and proposal.architecture is not None:
+            result = await self.scorer.score(proposal.architecture)
+        return Evaluated(context, proposal, result, time.monotonic() - started)
+
+    async def _event(self, evaluated: Evaluated) -> Event:
+        event = self._make_event(evaluated)
+        if self.reflector and self.reflector.due(event.iteration):
+            event = await self._reflect(event, self.reflector)
+        return event
+
+    # ---- events --------------------------------------------------------------------------
+
+    def _make_event(self, evaluated: Evaluated) -> Event:
+        context, proposal, result = evaluated.context, evaluated.proposal, evaluated.result
+        canonical = str(proposal.architecture) if proposal.architecture is not None else None
+        outcome, score, status = self._judge(proposal.outcome, canonical, result)
+        cost = self._cost(proposal.architecture)
+        return Event(
+            iteration=context.iteration, phase="search", mutator=str(self.config.mutator),
+            parent=context.parent, parent_score=context.parent_score, outcome=outcome, arch=canonical,
+            score=score, status=status, errors=proposal.errors,
+            notes=proposal.notes + ((result.message,) if result and result.message else ()),
+            expected_score=proposal.expected_score, llm_calls=proposal.llm_calls,
+            tokens=proposal.tokens, repairs=proposal.repairs, seconds=evaluated.seconds,
+            score_seconds=result.seconds if result else 0.0, llm_seconds=proposal.llm_seconds,
+            timestamp=time.time(), best_score=self._best_after(outcome, score), **cost,
+        )
+
+    def _judge(
+        self, outcome: Outcome, canonical: str | None, result: ScoreResult | None
+    ) -> tuple[Outcome, float | None, str | None]:
+        if outcome is not Outcome.OK or canonical is None:
+            return outcome, None, None
+        if canonical in self.state.scored or canonical == self.state.seed_arch:
+            earlier = self.state.scored.get(canonical)
+            return Outcome.DUPLICATE, earlier.score if earlier else self.state.seed_score, None
+        if result is None or result.status is not ProxyStatus.OK:
+            return Outcome.SCORE_FAILED, None, result.status if result else "error"
+        return Outcome.OK, result.score, result.status
+
+    def _best_after(self, outcome: Outcome, score: float | None) -> float | None:
+        best = self.state.best.score if self.state.best else None
+        if outcome is Outcome.OK and score is not None:
+            if best is None or self.state.population.better(score, best):
+                return score
+        return best
+
+    def _cost(self, architecture: Architecture | None) -> dict[str, float | int | None]:
+        if architecture is None:
+            return {"params": None, "flops": None, "layers": None}
+        cost = count_cost(
+            architecture, num_classes=self.config.num_classes,
+            resolution=self.config.resolution, counting=self.config.counting,
+        )
+        return {"params": cost.params, "flops": cost.flops, "layers": cost.layers}
+
+    async def _reflect(self, event: Event, reflector: Reflector) -> Event:
+        history = (*self.state.history, _history_entry(event))
+        window = history[-self.config.reflect_every:]
+        reflection = await reflector.reflect(event.iteration, window, self.state.lessons)
+        notes = event.notes + ((reflection.error,) if reflection.error else ())
+        return event.model_copy(update={
+            "lessons": reflection.lessons, "notes": notes,
+            "llm_calls": event.llm_calls + reflection.llm_calls,
+            "tokens": event.tokens + reflection.tokens,
+        })
+
+    def _apply(self, event: Event, *, write: bool) -> None:
+        if write:
+            append_jsonl(self.run_dir / EVENTS_FILE, event.model_dump(mode="json"))
+        if event.outcome is Outcome.OK and event.arch:
+            self.scorer_memory(event)
+        best_before = self.state.best
+        self.state.apply(event)
+        if write:
+            self._checkpoint(best_changed=self.state.best is not best_before)
+
+    def scorer_memory(self, event: Event) -> None:
+        """Keep the scorer's cache in step with the log, so a resumed run never re-scores."""
+        self.scorer.remember(event.arch or "", ScoreResult(
+            proxy=self.config.proxy, score=event.score, status=ProxyStatus.OK,
+            seconds=event.score_seconds, seed=self.config.score_seed,
+            higher_is_better=self.proxy.higher_is_better,
+        ))
+
+    def _checkpoint(self, *, best_changed: bool) -> None:
+        write_json(self.run_dir / POPULATION_FILE, {
+            "iteration": self.state.last_iteration,
+            "population": self.state.population.snapshot(),
+            "lessons": list(self.state.lessons),
+        })
+        if best_changed and self.state.best is not None:
+            write_json(self.run_dir / BEST_FILE, self.state.best.model_dump(mode="json"))
+
+    # ---- initial population --------------------------------------------------------------
+
+    async def _score_initial(self) -> None:
+        seed = parse(self.state.seed_arch)
+        event = await self._init_event(seed, "seed", None)
+        self._apply(event, write=True)
+        for k in range(self.config.init_population):
+            member = self._random_member(seed, k)
+            self._apply(await self._init_event(member, "init", self.state.seed_arch), write=True)
+
+    def _random_member(self, seed: Architecture, k: int) -> Architecture:
+        from evaluator.mutation import RandomMutator
+
+        rng = random.Random(f"{self.config.seed}:init:{k}")
+        mutator = RandomMutator(
+            self.config.search_space, seed=rng.randrange(2**32),
+            type_weights=self.config.type_weights,
+        )
+        return mutator.mutate(seed, num_replaces=2)
+
+    async def _init_event(
+        self, architecture: Architecture, mutator: str, parent: str | None
+    ) -> Event:
+        """Score the seed (always, as the first parent's score) or an initial member."""
+        canonical = str(architecture)
+        report = check(architecture, constraints_for(self.config))
+        outcome, score, status, result = Outcome.OK, None, None, None
+        if mutator != "seed" and not report.valid:
+            outcome = Outcome.OVER_BUDGET if report.over_budget else Outcome.INVALID
+        elif canonical in self.state.scored or canonical == self.state.seed_arch and parent:
+            outcome = Outcome.DUPLICATE
+        else:
+            result = await self.scorer.score(architecture)
+            score, status = result.score, result.status
+            if result.status is not ProxyStatus.OK:
+                outcome = Outcome.SCORE_FAILED
+        return Event(
+            iteration=0, phase="init", mutator=mutator, parent=parent, parent_score=None,
+            outcome=outcome, arch=canonical, score=score, status=status,
+            errors=tuple(report.error_lines()), best_score=None,
+            seconds=result.seconds if result else 0.0, timestamp=time.time(),
+            **self._cost(architecture),
+        )
+
+    # ---- summary -------------------------------------------------------------------------
+
+    def _write_summary(self, finished: bool, reason: str | None, wall: float) -> None:
+        previous = _read_previous_wall(self.run_dir)
+        events = read_events(self.run_dir)
+        search = [e for e in events if e.phase == "search"]
+        write_json(self.run_dir / SUMMARY_FILE, {
+            "finished": finished, "stopped_reason": reason,
+            "mutator": str(self.config.mutator), "llm": self.config.llm,
+            "proxy": self.config.proxy, "higher_is_better": self.proxy.higher_is_better,
+            "seed": self.config.seed, "iterations": self.config.iterations,
+            "proposals": len(search), "outcomes": _count_outcomes(search),
+            "valid_rate": _rate(search, Outcome.OK), "duplicate_rate": _rate(search, Outcome.DUPLICATE),
+            "llm_calls": sum(e.llm_calls for e in events), "tokens": sum(e.tokens for e in events),
+            "seed_score": self.state.seed_score, "lessons": list(self.state.lessons),
+            "best": self.state.best.model_dump(mode="json") if self.state.best else None,
+            "wall_seconds": previous + wall,
+        })
+
+
+def _read_previous_wall(run_dir: Path) -> float:
+    path = run_dir / SUMMARY_FILE
+    return float(read_json(path).get("wall_seconds", 0.0)) if path.exists() else 0.0
+
+
+def _count_outcomes(events: list[Event]) -> dict[str, int]:
+    counts = {str(outcome): 0 for outcome in Outcome}
+    for event in events:
+        counts[str(event.outcome)] += 1
+    return counts
+
+
+def _rate(events: list[Event], outcome: Outcome) -> float | None:
+    return sum(e.outcome is outcome for e in events) / len(events) if events else None
+
+
+# ---- entry point -------------------------------------------------------------------------
+
+
+def prepare_run_dir(config: RunConfig, run_dir: Path, *, resume: bool) -> None:
+    """Create a fresh run directory, or check that a resumable one is there."""
+    has_log = (run_dir / EVENTS_FILE).exists()
+    if resume:
+        if not (run_dir / CONFIG_FILE).exists():
+            raise ConfigError(f"{run_dir} is not a run directory (no {CONFIG_FILE}); cannot resume")
+        for name in (EVENTS_FILE, LLM_CALLS_FILE):
+            repair_torn_tail(run_dir / name)
+        write_config(config, run_dir / CONFIG_FILE)  # --iterations may have extended the budget
+        return
+    if has_log:
+        raise ConfigError(
+            f"{run_dir} already holds a run; continue it with `nasagent search --resume {run_dir}` "
+            f"or choose another --out"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_config(config, run_dir / CONFIG_FILE)
+
+
+async def run_search_async(
+    config: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool = True,
+    backend: LLMBackend | None = None,
+) -> RunResult:
+    """Run (or resume) a search in `run_dir`; see `run_search`."""
+    _check_seed(config)
+    prepare_run_dir(config, run_dir, resume=resume)
+    if resume and _already_finished(run_dir, config):
+        return RunResult(run_dir, True, None, _best_event(run_dir))
+    async with open_backend(config, run_dir, backend=backend) as llm:
+        proposer = make_proposer(config, llm)
+        reflector = Reflector(config, llm, prompt_settings_for(config)) if (
+            llm is not None and config.reflection and config.mutator is Mutator.LLM
+        ) else None
+        search = Search(config, run_dir, proposer, reflector, progress=Progress(enabled=progress))
+        return await search.run()
+
+
+def run_search(
+    config: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool = True,
+    backend: LLMBackend | None = None,
+) -> RunResult:
+    """Run a search in `run_dir`, or continue one (`resume=True`) exactly where it stopped.
+
+    Args:
+        config: the resolved configuration (on resume: the run directory's own).
+        run_dir: the run directory; created if new.
+        resume: continue a run killed at any point; returns at once if it had finished.
+        progress: show a progress bar (plain lines when not a terminal).
+        backend: an LLM backend to use instead of the one named by `config.llm` (tests).
+    """
+    return asyncio.run(
+        run_search_async(config, run_dir, resume=resume, progress=progress, backend=backend)
+    )
+
+
+def _check_seed(config: RunConfig) -> None:
+    try:
+        report = check(parse(config.seed_arch), constraints_for(config).model_copy(
+            update={"max_params": None, "max_flops": None, "max_layers": None}
+        ))
+    except BlockStringError as exc:
+        raise ConfigError(f"seed_arch is not a valid block string: {exc}") from None
+    if not report.valid:
+        raise ConfigError("seed_arch is invalid: " + "; ".join(report.error_lines()))
+
+
+def _already_finished(run_dir: Path, config: RunConfig) -> bool:
+    path = run_dir / SUMMARY_FILE
+    if not path.exists():
+        return False
+    summary = read_json(path)
+    return bool(summary.get("finished")) and summary.get("iterations") == config.iterations
+
+
+def _best_event(run_dir: Path) -> Event | None:
+    path = run_dir / BEST_FILE
+    return Event.model_validate(read_json(path)) if path.exists() else None

@@ -1,0 +1,49 @@
+"""The LLM backend of a run: built from the configuration, recorded, and resumable.
+
+Every call goes to the run's `llm_calls.jsonl`. When a run is resumed, the replies recorded
+for iterations that were not yet applied are served again instead of asking the model twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from agent.config import Mutator, RunConfig
+from agent.llm.base import LLMBackend
+from agent.llm.factory import BackendOptions, make_backend
+from agent.llm.recording import CallRecorder, RecordingBackend, load_calls
+from agent.llm.replay import FallbackBackend, RecordedReplies
+from agent.runlog import LLM_CALLS_FILE, read_events
+
+
+def backend_options(config: RunConfig) -> BackendOptions:
+    return BackendOptions(
+        base_url=config.base_url, timeout_s=config.llm_timeout,
+        max_attempts=config.max_attempts, replay_mode=config.replay_mode,
+        search_space=config.search_space,
+    )
+
+
+@asynccontextmanager
+async def open_backend(
+    config: RunConfig, run_dir: Path, *, backend: LLMBackend | None = None
+) -> AsyncIterator[LLMBackend | None]:
+    """Yield the run's recorded LLM backend (None for the random mutator) and close it after."""
+    if config.mutator is not Mutator.LLM:
+        yield None
+        return
+    live = backend or make_backend(config.llm, backend_options(config))
+    recorded: LLMBackend = RecordingBackend(live, CallRecorder(run_dir / LLM_CALLS_FILE))
+    pending = _unapplied_calls(run_dir)
+    try:
+        yield FallbackBackend(RecordedReplies(pending), recorded) if pending else recorded
+    finally:
+        await live.aclose()
+
+
+def _unapplied_calls(run_dir: Path) -> list:  # type: ignore[type-arg]
+    """Recorded calls whose iteration has no event yet: they were in flight at the kill."""
+    applied = {e.iteration for e in read_events(run_dir) if e.phase == "search"}
+    return [c for c in load_calls(run_dir / LLM_CALLS_FILE) if c.iteration not in applied]
