@@ -101,8 +101,10 @@ class RunConfig(BaseModel):
 
     @property
     def llm_model(self) -> str:
-        """The model name sent to the endpoint: `model` if set, else the part after `openai:`."""
-        return self.model or self.llm.partition(":")[2] or self.llm
+        """The model name in each request: `model` if set, else the name in `openai:MODEL` /
+        `azure:DEPLOYMENT`, else the backend kind (`scripted`, `manual`, `replay`)."""
+        kind, _, name = self.llm.partition(":")
+        return self.model or (name if kind in ("openai", "azure") else kind)
 
 
 def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> RunConfig:

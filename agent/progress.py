@@ -6,7 +6,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 
 from agent.outcomes import Outcome
@@ -23,7 +23,7 @@ class Progress:
         self.enabled = enabled
         self.console = console or Console(stderr=True)
         self._bar: RichProgress | None = None
-        self._task = 0
+        self._task = TaskID(0)
         self._total = 0
         self._seen = 0
         self._valid = 0
@@ -54,7 +54,8 @@ class Progress:
         if self._bar is not None:
             self._bar.update(self._task, completed=self._seen, status=status)
         elif self.enabled and self._should_print(event.iteration):
-            print(f"iteration {event.iteration}/{self._total}: {status}", file=sys.stderr, flush=True)
+            line = f"iteration {event.iteration}/{self._total}: {status}"
+            print(line, file=sys.stderr, flush=True)
 
     def _should_print(self, iteration: int) -> bool:
         step = max(1, self._total // 20)

@@ -30,10 +30,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from agent.outcomes import HistoryEntry
 from evaluator import CIFAR_SEED, IMAGENET_SEED
 from evaluator.codec import parse
+from evaluator.cost import RGB_CHANNELS
 from evaluator.errors import UnknownNameError
 from evaluator.proxies import PROXIES
 from evaluator.search_space import CONV_FIELDS, RES_FIELDS, SearchSpace, get_search_space
-from evaluator.cost import RGB_CHANNELS
 from evaluator.validation import CHANNEL_MULTIPLE, MAX_CHANNELS, Constraints
 from prompts import render
 

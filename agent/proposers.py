@@ -70,6 +70,7 @@ def prompt_settings_for(config: RunConfig) -> PromptSettings:
     return PromptSettings(
         constraints=constraints_for(config), proxy=config.proxy,
         include_proxy_source=config.include_proxy_source, history_size=config.history_size,
+        max_lessons=config.max_lessons,
     )
 
 

@@ -137,7 +137,7 @@ class Search:
 
     def __init__(
         self, config: RunConfig, run_dir: Path, proposer: Proposer, reflector: Reflector | None,
-        *, progress: Progress,
+        *, progress: Progress, known_scores: dict[str, Event] | None = None,
     ) -> None:
         self.config = config
         self.run_dir = run_dir
@@ -157,11 +157,14 @@ class Search:
         )
         self.scorer = Scorer(self.score_settings)
         self.in_flight: dict[int, asyncio.Task[Evaluated]] = {}
+        self.known_scores = known_scores or {}
 
     # ---- driving -------------------------------------------------------------------------
 
     async def run(self) -> RunResult:
         started = time.monotonic()
+        for event in self.known_scores.values():
+            self._remember_score(event)
         try:
             await self._restore_and_start()
             await self._apply_in_order()
@@ -260,12 +263,14 @@ class Search:
         cost = self._cost(proposal.architecture)
         return Event(
             iteration=context.iteration, phase="search", mutator=str(self.config.mutator),
-            parent=context.parent, parent_score=context.parent_score, outcome=outcome, arch=canonical,
+            parent=context.parent, parent_score=context.parent_score, outcome=outcome,
+            arch=canonical,
             score=score, status=status, errors=proposal.errors,
             notes=proposal.notes + ((result.message,) if result and result.message else ()),
             expected_score=proposal.expected_score, llm_calls=proposal.llm_calls,
             tokens=proposal.tokens, repairs=proposal.repairs, seconds=evaluated.seconds,
-            score_seconds=result.seconds if result else 0.0, llm_seconds=proposal.llm_seconds,
+            score_seconds=result.seconds if result and status else 0.0,
+            llm_seconds=proposal.llm_seconds,
             timestamp=time.time(), best_score=self._best_after(outcome, score), **cost,
         )
 
@@ -311,17 +316,18 @@ class Search:
     def _apply(self, event: Event, *, write: bool) -> None:
         if write:
             append_jsonl(self.run_dir / EVENTS_FILE, event.model_dump(mode="json"))
-        if event.outcome is Outcome.OK and event.arch:
-            self.scorer_memory(event)
+        self._remember_score(event)
         best_before = self.state.best
         self.state.apply(event)
         if write:
             self._checkpoint(best_changed=self.state.best is not best_before)
 
-    def scorer_memory(self, event: Event) -> None:
+    def _remember_score(self, event: Event) -> None:
         """Keep the scorer's cache in step with the log, so a resumed run never re-scores."""
-        self.scorer.remember(event.arch or "", ScoreResult(
-            proxy=self.config.proxy, score=event.score, status=ProxyStatus.OK,
+        if event.arch is None or event.status is None:
+            return
+        self.scorer.remember(event.arch, ScoreResult(
+            proxy=self.config.proxy, score=event.score, status=ProxyStatus(event.status),
             seconds=event.score_seconds, seed=self.config.score_seed,
             higher_is_better=self.proxy.higher_is_better,
         ))
@@ -391,7 +397,8 @@ class Search:
             "proxy": self.config.proxy, "higher_is_better": self.proxy.higher_is_better,
             "seed": self.config.seed, "iterations": self.config.iterations,
             "proposals": len(search), "outcomes": _count_outcomes(search),
-            "valid_rate": _rate(search, Outcome.OK), "duplicate_rate": _rate(search, Outcome.DUPLICATE),
+            "valid_rate": _rate(search, Outcome.OK),
+            "duplicate_rate": _rate(search, Outcome.DUPLICATE),
             "llm_calls": sum(e.llm_calls for e in events), "tokens": sum(e.tokens for e in events),
             "seed_score": self.state.seed_score, "lessons": list(self.state.lessons),
             "best": self.state.best.model_dump(mode="json") if self.state.best else None,
@@ -439,7 +446,7 @@ def prepare_run_dir(config: RunConfig, run_dir: Path, *, resume: bool) -> None:
 
 async def run_search_async(
     config: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool = True,
-    backend: LLMBackend | None = None,
+    backend: LLMBackend | None = None, known_scores: dict[str, Event] | None = None,
 ) -> RunResult:
     """Run (or resume) a search in `run_dir`; see `run_search`."""
     _check_seed(config)
@@ -451,13 +458,16 @@ async def run_search_async(
         reflector = Reflector(config, llm, prompt_settings_for(config)) if (
             llm is not None and config.reflection and config.mutator is Mutator.LLM
         ) else None
-        search = Search(config, run_dir, proposer, reflector, progress=Progress(enabled=progress))
+        search = Search(
+            config, run_dir, proposer, reflector,
+            progress=Progress(enabled=progress), known_scores=known_scores,
+        )
         return await search.run()
 
 
 def run_search(
     config: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool = True,
-    backend: LLMBackend | None = None,
+    backend: LLMBackend | None = None, known_scores: dict[str, Event] | None = None,
 ) -> RunResult:
     """Run a search in `run_dir`, or continue one (`resume=True`) exactly where it stopped.
 
@@ -467,10 +477,12 @@ def run_search(
         resume: continue a run killed at any point; returns at once if it had finished.
         progress: show a progress bar (plain lines when not a terminal).
         backend: an LLM backend to use instead of the one named by `config.llm` (tests).
+        known_scores: events whose recorded scores are reused instead of scoring again.
     """
-    return asyncio.run(
-        run_search_async(config, run_dir, resume=resume, progress=progress, backend=backend)
-    )
+    return asyncio.run(run_search_async(
+        config, run_dir, resume=resume, progress=progress, backend=backend,
+        known_scores=known_scores,
+    ))
 
 
 def _check_seed(config: RunConfig) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from agent.config import Mutator, RunConfig
 from agent.llm.base import LLMBackend
 from agent.llm.factory import BackendOptions, make_backend
-from agent.llm.recording import CallRecorder, RecordingBackend, load_calls
+from agent.llm.recording import CallRecord, CallRecorder, RecordingBackend, load_calls
 from agent.llm.replay import FallbackBackend, RecordedReplies
 from agent.runlog import LLM_CALLS_FILE, read_events
 
@@ -34,16 +34,23 @@ async def open_backend(
     if config.mutator is not Mutator.LLM:
         yield None
         return
-    live = backend or make_backend(config.llm, backend_options(config))
-    recorded: LLMBackend = RecordingBackend(live, CallRecorder(run_dir / LLM_CALLS_FILE))
+    live = backend or make_backend(llm_spec(config), backend_options(config))
+    recorder = CallRecorder(run_dir / LLM_CALLS_FILE)
+    recorded = RecordingBackend(live, recorder, owns_recorder=True)
     pending = _unapplied_calls(run_dir)
     try:
         yield FallbackBackend(RecordedReplies(pending), recorded) if pending else recorded
     finally:
-        await live.aclose()
+        await recorded.aclose()
 
 
-def _unapplied_calls(run_dir: Path) -> list:  # type: ignore[type-arg]
+def llm_spec(config: RunConfig) -> str:
+    """The backend spec with `{seed}` filled in, so one compare config can replay one
+    recorded transcript per seed (`replay:transcripts/demo/seed-{seed}.jsonl`)."""
+    return config.llm.replace("{seed}", str(config.seed))
+
+
+def _unapplied_calls(run_dir: Path) -> list[CallRecord]:
     """Recorded calls whose iteration has no event yet: they were in flight at the kill."""
     applied = {e.iteration for e in read_events(run_dir) if e.phase == "search"}
     return [c for c in load_calls(run_dir / LLM_CALLS_FILE) if c.iteration not in applied]

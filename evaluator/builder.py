@@ -17,13 +17,15 @@ import torch
 from torch import nn
 
 from evaluator.architecture import Architecture, Block
+from evaluator.cost import smart_round
 from evaluator.errors import NasAgentError
 from evaluator.search_space import Family
 
 BN_EPS = 1e-3
 """MasterNet sets this eps on every BatchNorm2d (momentum stays at PyTorch's 0.1)."""
 
-SMART_ROUND_BASE = 8
+IDW_CHANNEL_BASE = 8
+"""IDW expanded widths are rounded to multiples of this (Zen-NAS `smart_round(x, base=8)`)."""
 
 
 class ModelBuildError(NasAgentError, ValueError):
@@ -96,19 +98,14 @@ def build_model(arch: Architecture, *, num_classes: int = 100, residual: bool = 
     return MasterNet(blocks, arch.out_channels, num_classes)
 
 
-def smart_round(x: float, base: int = SMART_ROUND_BASE) -> int:
-    """Zen-NAS `smart_round(x, base)`: the nearest multiple of `base`, at least `base`.
-
-    Python's `round` sends exact halves to the even multiple, as in the reference.
-    """
-    return max(base, int(round(x / base) * base))
-
-
 def idw_widths(block: Block) -> tuple[int, int]:
     """The expanded widths (d1, d2) of an IDW block's two units (section 3.4)."""
     bottleneck = _bottleneck(block)
     expansion = block.spec.expansion
-    return smart_round(bottleneck * expansion), smart_round(block.out_channels * expansion)
+    return (
+        smart_round(bottleneck * expansion, IDW_CHANNEL_BASE),
+        smart_round(block.out_channels * expansion, IDW_CHANNEL_BASE),
+    )
 
 
 def _check_buildable(arch: Architecture, num_classes: int) -> None:
@@ -189,9 +186,9 @@ def _expand_conv(block: Block, residual: bool) -> list[nn.Module]:  # noqa: ARG0
     return layers
 
 
-def _kxkx_body(in_channels: int, bottleneck: int, out: int, kernel: int, stride: int) -> list[nn.Module]:
+def _kxkx_body(cin: int, bottleneck: int, out: int, kernel: int, stride: int) -> list[nn.Module]:
     return [
-        *_conv_bn(in_channels, bottleneck, kernel, stride), _relu(),
+        *_conv_bn(cin, bottleneck, kernel, stride), _relu(),
         *_conv_bn(bottleneck, out, kernel, 1),
     ]
 
@@ -207,9 +204,9 @@ def _expand_kxkx(block: Block, residual: bool) -> list[nn.Module]:
     return layers
 
 
-def _k1kxk1_body(in_channels: int, bottleneck: int, out: int, kernel: int, stride: int) -> list[nn.Module]:
+def _k1kxk1_body(cin: int, bottleneck: int, out: int, kernel: int, stride: int) -> list[nn.Module]:
     return [
-        *_conv_bn(in_channels, bottleneck, 1, 1), _relu(),
+        *_conv_bn(cin, bottleneck, 1, 1), _relu(),
         *_conv_bn(bottleneck, bottleneck, kernel, stride), _relu(),
         *_conv_bn(bottleneck, out, 1, 1),
     ]
@@ -228,10 +225,10 @@ def _expand_k1kxk1(block: Block, residual: bool) -> list[nn.Module]:
     return layers
 
 
-def _idw_body(in_channels: int, expanded: int, out: int, kernel: int, stride: int) -> list[nn.Module]:
+def _idw_body(cin: int, expanded: int, out: int, kernel: int, stride: int) -> list[nn.Module]:
     # No ReLU after the projecting 1x1 conv: the only ReLU follows the residual unit.
     return [
-        *_conv_bn(in_channels, expanded, 1, 1), _relu(),
+        *_conv_bn(cin, expanded, 1, 1), _relu(),
         *_conv_bn(expanded, expanded, kernel, stride, groups=expanded), _relu(),
         *_conv_bn(expanded, out, 1, 1),
     ]

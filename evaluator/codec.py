@@ -92,7 +92,9 @@ def decode(text: str) -> Decoded:
         blocks.append(_read_block(scanner, len(blocks)))
         scanner.skip_whitespace()
     if not blocks:
-        raise EmptyInputError("block string is empty; expected blocks like SuperConvK3BNRELU(3,8,1,1)", 0)
+        raise EmptyInputError(
+            "block string is empty; expected blocks like SuperConvK3BNRELU(3,8,1,1)", 0
+        )
     if scanner.saw_whitespace:
         scanner.notes.insert(0, "removed whitespace")
     return Decoded(Architecture(blocks=tuple(blocks)), tuple(scanner.notes))
@@ -163,10 +165,13 @@ def _read_arguments(scanner: _Scanner, spec: OpSpec, index: int) -> list[int]:
         delimiter = scanner.peek()
         if delimiter == "(":
             raise BlockSyntaxError(
-                f"nested '(' inside {spec.name}(...); arguments are plain integers", scanner.pos, index
+                f"nested '(' inside {spec.name}(...); arguments are plain integers",
+                scanner.pos, index,
             )
         if not delimiter:
-            raise BlockSyntaxError(f"unbalanced '(': {spec.name}(... is never closed", scanner.pos, index)
+            raise BlockSyntaxError(
+                f"unbalanced '(': {spec.name}(... is never closed", scanner.pos, index
+            )
         args.append(_to_int(token, token_start, spec, len(args), index))
         scanner.pos += 1
         if delimiter == ")":
@@ -182,10 +187,13 @@ def _to_int(token: str, position: int, spec: OpSpec, arg_index: int, index: int)
         raise ArgumentError(f"{spec.name}: {field_name} is negative ({value})", position, index)
     if not (value.isascii() and value.isdigit()):
         raise ArgumentError(
-            f"{spec.name}: {field_name} {value[:20]!r} is not a non-negative integer", position, index
+            f"{spec.name}: {field_name} {value[:20]!r} is not a non-negative integer",
+            position, index,
         )
     if len(value) > MAX_ARGUMENT_DIGITS:
-        raise ArgumentError(f"{spec.name}: {field_name} {value[:20]}... is too large", position, index)
+        raise ArgumentError(
+            f"{spec.name}: {field_name} {value[:20]}... is too large", position, index
+        )
     return int(value)
 
 
@@ -199,6 +207,7 @@ def _make_block(scanner: _Scanner, spec: OpSpec, args: list[int], start: int, in
         args = [*args, 1]
     if len(args) != expected:
         raise ArityError(
-            f"{spec.name} takes {expected} arguments {spec.signature}, got {len(args)}", start, index
+            f"{spec.name} takes {expected} arguments {spec.signature}, got {len(args)}",
+            start, index,
         )
     return Block(op=spec.name, **dict(zip(spec.fields, args, strict=True)))

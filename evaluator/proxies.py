@@ -27,6 +27,7 @@ from torch import nn
 
 from evaluator.architecture import Architecture
 from evaluator.builder import MasterNet, ModelBuildError, build_model
+from evaluator.cost import Cost, CostError, Counting, count_cost
 from evaluator.errors import NasAgentError, UnknownNameError
 
 logger = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class ScoreSettings(BaseModel):
     batch_size: int = Field(default=64, ge=1)
     resolution: int = Field(default=32, ge=1)
     num_classes: int = Field(default=100, ge=1)
-    seed: int = Field(default=0, ge=0)
+    seed: int = 0
     repeats: int = Field(default=1, ge=1)
     device: DeviceName = "auto"
     residual: bool = False
@@ -166,9 +167,9 @@ def score(arch: Architecture, settings: ScoreSettings) -> ScoreResult:
 
     try:
         values = [spec.compute(ProxyRun(arch, settings, seed, device)) for seed in settings.seeds()]
-    except ModelBuildError as error:
+    except (ModelBuildError, CostError) as error:
         return result(None, ProxyStatus.INVALID, str(error))
-    except Exception as error:  # noqa: BLE001 - a failing candidate is data for the search
+    except Exception as error:  # a failing candidate is data for the search, not a crash
         logger.debug("proxy %s failed on %s", spec.name, arch, exc_info=True)
         _release_device_memory(device)
         return result(None, ProxyStatus.ERROR, f"{type(error).__name__}: {error}")
@@ -251,16 +252,16 @@ def zen(run: ProxyRun) -> float:
     change = (features - perturbed).abs().sum(dim=(1, 2, 3)).mean()
     # The reference reads running_var after both passes (momentum 0.1 from 1), on purpose.
     bn_scale = sum(
-        (torch.log(torch.sqrt(m.running_var.mean())) for m in _batch_norms(model)),
+        (torch.log(torch.sqrt(var.mean())) for var in _running_variances(model)),
         torch.zeros((), device=run.device),
     )
     return float(torch.log(change) + bn_scale)
 
 
-def _batch_norms(model: nn.Module) -> Iterator[nn.BatchNorm2d]:
+def _running_variances(model: nn.Module) -> Iterator[torch.Tensor]:
     for module in model.modules():
         if isinstance(module, nn.BatchNorm2d) and module.running_var is not None:
-            yield module
+            yield module.running_var
 
 
 def synflow(run: ProxyRun) -> float:
@@ -291,8 +292,9 @@ def _weighted_layers(model: nn.Module) -> Iterator[nn.Conv2d | nn.Linear]:
 def _synflow_of(layer: nn.Conv2d | nn.Linear) -> float:
     if layer.weight.grad is None:
         return 0.0
-    saliency = (layer.weight * layer.weight.grad).abs()
-    return float(saliency.sum(dim=tuple(range(1, saliency.dim()))).mean())
+    with torch.no_grad():
+        saliency = (layer.weight * layer.weight.grad).abs()
+        return float(saliency.sum(dim=tuple(range(1, saliency.dim()))).mean())
 
 
 def naswot(run: ProxyRun) -> float:
@@ -327,10 +329,7 @@ def flops(run: ProxyRun) -> float:
     return float(_cost(run).flops)
 
 
-def _cost(run: ProxyRun):  # type: ignore[no-untyped-def]  # cost.py is imported lazily
-    # Imported here so the proxies do not depend on the cost model at import time.
-    from evaluator.cost import Counting, count_cost
-
+def _cost(run: ProxyRun) -> Cost:
     return count_cost(
         run.arch, num_classes=run.settings.num_classes, resolution=run.settings.resolution,
         counting=Counting.ZENNAS, residual=run.settings.residual,

@@ -83,10 +83,11 @@ def _k1kxk1(k: int) -> OpSpec:
         f"SuperResK1K{k}K1", Family.K1KXK1, k,
         description=(
             f"A ResNet bottleneck block: each sub-layer holds two residual units of "
-            f"1x1 conv (to bottleneck_channels) -> {k}x{k} conv -> 1x1 conv (to out_channels), each "
-            f"conv followed by BatchNorm, ReLU inside and after the addition. That is 6 convs per "
-            f"sub-layer. The stride sits on the {k}x{k} conv of the first unit, whose shortcut is a "
-            f"1x1 projection; the other units use identity shortcuts."
+            f"1x1 conv (to bottleneck_channels) -> {k}x{k} conv -> 1x1 conv (to "
+            f"out_channels), each conv followed by BatchNorm, ReLU inside and after the "
+            f"addition. That is 6 convs per sub-layer. The stride sits on the {k}x{k} conv of "
+            f"the first unit, whose shortcut is a 1x1 projection; the other units use identity "
+            f"shortcuts."
         ),
     )
 

@@ -14,6 +14,7 @@ unless told otherwise). Every request is recorded (headers and JSON body) for as
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections import deque
@@ -119,9 +120,11 @@ class LoopbackOpenAI:
             self._queue.extend(behaviours)
 
     def start(self) -> LoopbackOpenAI:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._server = _QuietServer(("127.0.0.1", 0), _make_handler(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -156,6 +159,13 @@ class LoopbackOpenAI:
             self._in_flight -= 1
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that hang up (timeouts, closed loops) are expected; do not print them."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 def _make_handler(server: LoopbackOpenAI) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -170,7 +180,7 @@ def _make_handler(server: LoopbackOpenAI) -> type[BaseHTTPRequestHandler]:
             headers = {name.lower(): value for name, value in self.headers.items()}
             server._enter(ReceivedRequest(self.path, headers, body))
             try:
-                if not self.path.endswith("/chat/completions"):
+                if not self.path.split("?")[0].endswith("/chat/completions"):
                     self._send(404, {"error": {"message": f"no route {self.path}"}})
                     return
                 if server.latency_s:
@@ -199,7 +209,9 @@ def _make_handler(server: LoopbackOpenAI) -> type[BaseHTTPRequestHandler]:
         def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
             self._send_raw(status, json.dumps(payload).encode(), headers)
 
-        def _send_raw(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
+        def _send_raw(
+            self, status: int, data: bytes, headers: dict[str, str] | None = None
+        ) -> None:
             self.send_response(status)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(data)))

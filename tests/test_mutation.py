@@ -355,7 +355,7 @@ class _ScriptedIndexRandom(random.Random):
         self.indices = list(indices)
         self.calls = 0
 
-    def randrange(self, *args: object, **kwargs: object) -> int:  # type: ignore[override]
+    def randrange(self, *args: object, **kwargs: object) -> int:
         self.calls += 1
         return self.indices.pop(0)
 

@@ -1,5 +1,12 @@
 """Command-line interface: `nasagent COMMAND --help` for each command."""
 
+from agent.cli import (  # noqa: F401  (each module registers its commands on `app`)
+    inspect_command,
+    mutate_command,
+    prompt_commands,
+    replay_command,
+    search_command,
+)
 from agent.cli.app import app
 
 

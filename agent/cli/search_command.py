@@ -21,44 +21,72 @@ Opt = typer.Option
 
 @app.command()
 def search(
-    config: Annotated[Path | None, Opt("--config", help="TOML file whose keys mirror the flags.")] = None,
-    resume: Annotated[Path | None, Opt("--resume", help="Continue the run in this directory.")] = None,
-    out: Annotated[Path | None, Opt("--out", help="Run directory (default runs/search-TIME).")] = None,
-    llm: Annotated[str | None, Opt(help="openai:MODEL, azure:DEPLOYMENT, scripted, manual:DIR, replay:PATH.")] = None,
-    model: Annotated[str | None, Opt(help="Model name sent to the endpoint (overrides --llm's).")] = None,
-    base_url: Annotated[str | None, Opt(help="OpenAI-compatible endpoint (vLLM, Ollama, ...).")] = None,
+    config: Annotated[
+        Path | None, Opt("--config", help="TOML file whose keys mirror the flags.")
+    ] = None,
+    resume: Annotated[
+        Path | None, Opt("--resume", help="Continue the run in this directory.")
+    ] = None,
+    out: Annotated[
+        Path | None, Opt("--out", help="Run directory (default runs/search-TIME).")
+    ] = None,
+    llm: Annotated[
+        str | None, Opt(help="openai:MODEL, azure:DEPLOYMENT, scripted, manual:DIR, replay:PATH.")
+    ] = None,
+    model: Annotated[
+        str | None, Opt(help="Model name sent to the endpoint (overrides --llm's).")
+    ] = None,
+    base_url: Annotated[
+        str | None, Opt(help="OpenAI-compatible endpoint (vLLM, Ollama, ...).")
+    ] = None,
     mutator: Annotated[str | None, Opt(help="llm or random.")] = None,
     iterations: Annotated[int | None, Opt(help="Proposal budget (invalid ones count).")] = None,
     population: Annotated[int | None, Opt(help="Population size.")] = None,
     parent_selection: Annotated[str | None, Opt(help="uniform or tournament.")] = None,
-    seed: Annotated[int | None, Opt(help="Run seed (parent choice, random mutation, sampling).")] = None,
+    seed: Annotated[
+        int | None, Opt(help="Run seed (parent choice, random mutation, sampling).")
+    ] = None,
     seed_arch: Annotated[str | None, Opt(help="Seed architecture block string.")] = None,
-    init_population: Annotated[int | None, Opt(help="Random initial members besides the seed.")] = None,
+    init_population: Annotated[
+        int | None, Opt(help="Random initial members besides the seed.")
+    ] = None,
     concurrency: Annotated[int | None, Opt(help="Proposals in flight at once.")] = None,
     search_space: Annotated[str | None, Opt(help="zennas-cifar, zennas-imagenet or all.")] = None,
-    counting: Annotated[str | None, Opt(help="Budget counting convention: exact or zennas.")] = None,
+    counting: Annotated[
+        str | None, Opt(help="Budget counting convention: exact or zennas.")
+    ] = None,
     max_params: Annotated[float | None, Opt(help="Parameter budget, e.g. 1e6.")] = None,
     max_flops: Annotated[float | None, Opt(help="FLOPs budget at the resolution.")] = None,
     max_layers: Annotated[int | None, Opt(help="Layer budget (sum of sub_layers).")] = None,
-    proxy: Annotated[str | None, Opt(help="Zero-cost proxy: gradnorm, zen, synflow, naswot, params, flops.")] = None,
+    proxy: Annotated[
+        str | None, Opt(help="Zero-cost proxy: gradnorm, zen, synflow, naswot, params, flops.")
+    ] = None,
     batch_size: Annotated[int | None, Opt(help="Proxy batch size.")] = None,
     resolution: Annotated[int | None, Opt(help="Input resolution.")] = None,
     num_classes: Annotated[int | None, Opt(help="Classes of the head.")] = None,
     score_seed: Annotated[int | None, Opt(help="Seed of the proxy protocol.")] = None,
     repeats: Annotated[int | None, Opt(help="Proxy repeats (mean over seeds).")] = None,
     device: Annotated[str | None, Opt(help="auto, cpu or cuda.")] = None,
-    residual: Annotated[bool | None, Opt("--residual/--no-residual", help="Score with residual links.")] = None,
-    temperature: Annotated[str | None, Opt(help="One temperature or a comma list sampled per call.")] = None,
+    residual: Annotated[
+        bool | None, Opt("--residual/--no-residual", help="Score with residual links.")
+    ] = None,
+    temperature: Annotated[
+        str | None, Opt(help="One temperature or a comma list sampled per call.")
+    ] = None,
     max_tokens: Annotated[int | None, Opt(help="Max completion tokens.")] = None,
     llm_seed: Annotated[int | None, Opt(help="Seed sent to the endpoint.")] = None,
     response_format: Annotated[str | None, Opt(help="json_schema, json_object or none.")] = None,
     llm_timeout: Annotated[float | None, Opt(help="Seconds per LLM call.")] = None,
     max_repairs: Annotated[int | None, Opt(help="Re-asks with the validation errors.")] = None,
     replay_mode: Annotated[str | None, Opt(help="strict or sequential (replay backend).")] = None,
-    reflection: Annotated[bool | None, Opt("--reflection/--no-reflection", help="Short- and long-term reflection.")] = None,
+    reflection: Annotated[
+        bool | None, Opt("--reflection/--no-reflection", help="Short- and long-term reflection.")
+    ] = None,
     history_size: Annotated[int | None, Opt(help="Recent outcomes shown per prompt.")] = None,
     reflect_every: Annotated[int | None, Opt(help="Iterations between reflection calls.")] = None,
-    include_proxy_source: Annotated[bool | None, Opt("--include-proxy-source", help="Show the proxy's code in the prompt.")] = None,
+    include_proxy_source: Annotated[
+        bool | None, Opt("--include-proxy-source", help="Show the proxy's code in the prompt.")
+    ] = None,
     progress: Annotated[bool, Opt("--progress/--no-progress")] = True,
 ) -> None:
     """Launch an LLM-guided (or random-mutation) search, or resume one with --resume DIR."""
@@ -105,7 +133,9 @@ def _parse_floats(text: str) -> list[float]:
     try:
         return [float(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise typer.BadParameter(f"--temperature expects numbers like 0.7 or 0.2,0.6,1.0: {text!r}")
+        raise typer.BadParameter(
+            f"--temperature expects numbers like 0.7 or 0.2,0.6,1.0: {text!r}"
+        ) from None
 
 
 def _result_line(result: Any) -> dict[str, Any]:

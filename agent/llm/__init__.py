@@ -1,0 +1,41 @@
+"""The LLM layer: one narrow protocol (`LLMBackend`) and interchangeable backends.
+
+Backends: `openai:MODEL` / `azure:DEPLOYMENT` (the real SDK, with a replaceable retry policy),
+`scripted` (a deterministic stand-in, not a model), `manual:DIR` (a person answers through
+files) and `replay:PATH` (recorded replies). `RecordingBackend` writes every call to
+`llm_calls.jsonl`; `FallbackBackend` serves recorded replies before asking a live backend.
+"""
+
+from agent.llm.base import (
+    ErrorKind,
+    LLMBackend,
+    LLMConfigError,
+    LLMError,
+    LLMRequest,
+    LLMResponse,
+    Message,
+    ResponseFormat,
+    SamplingParams,
+    TokenUsage,
+)
+from agent.llm.factory import BACKENDS, BackendOptions, make_backend
+from agent.llm.manual import ManualBackend
+from agent.llm.openai_backend import OpenAIBackend
+from agent.llm.recording import (
+    CALLS_FILENAME,
+    CallRecord,
+    CallRecorder,
+    RecordingBackend,
+    load_calls,
+)
+from agent.llm.replay import FallbackBackend, RecordedReplies, ReplayBackend
+from agent.llm.retry import NO_RETRY, RetryPolicy
+from agent.llm.scripted import ScriptedBackend
+
+__all__ = [
+    "BACKENDS", "CALLS_FILENAME", "NO_RETRY", "BackendOptions", "CallRecord", "CallRecorder",
+    "ErrorKind", "FallbackBackend", "LLMBackend", "LLMConfigError", "LLMError", "LLMRequest",
+    "LLMResponse", "ManualBackend", "Message", "OpenAIBackend", "RecordedReplies",
+    "RecordingBackend", "ReplayBackend", "ResponseFormat", "RetryPolicy", "SamplingParams",
+    "ScriptedBackend", "TokenUsage", "load_calls", "make_backend",
+]

@@ -117,6 +117,7 @@ class CallRecorder:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _cut_torn_tail(self.path)
+        self.path.touch(exist_ok=True)  # an empty record is a valid record: nothing asked yet
         self._lock = threading.Lock()
         self._file: IO[str] | None = None
 
@@ -152,11 +153,20 @@ class CallRecorder:
 
 
 class RecordingBackend:
-    """Wraps a backend and records every call it finishes, reply or final error."""
+    """Wraps a backend and records every call it finishes, reply or final error.
 
-    def __init__(self, inner: LLMBackend, recorder: CallRecorder) -> None:
+    Args:
+        inner: the backend that answers.
+        recorder: where calls are written.
+        owns_recorder: close the recorder in `aclose` (otherwise its creator closes it).
+    """
+
+    def __init__(
+        self, inner: LLMBackend, recorder: CallRecorder, *, owns_recorder: bool = False
+    ) -> None:
         self.inner = inner
         self.recorder = recorder
+        self.owns_recorder = owns_recorder
         self.name = inner.name
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
@@ -169,8 +179,9 @@ class RecordingBackend:
         return response
 
     async def aclose(self) -> None:
-        """Close the inner backend; the recorder belongs to whoever created it."""
         await self.inner.aclose()
+        if self.owns_recorder:
+            self.recorder.close()
 
 
 def resolve_calls_path(path: str | Path) -> Path:

@@ -61,15 +61,24 @@ class RecordedReplies:
     def total(self) -> int:
         return len(self._records)
 
-    def pop(self, request_hash: str) -> CallRecord | None:
-        """The oldest unused record with this hash (marked used), or None."""
+    def pop(self, request_hash: str, iteration: int | None = None) -> CallRecord | None:
+        """The oldest unused record with this hash (marked used), or None.
+
+        With concurrent calls, identical requests of different iterations are recorded in the
+        order they completed, so a record of the same iteration is preferred when there is one.
+        """
         queue = self._by_hash.get(request_hash)
-        while queue:
-            index = queue.popleft()
-            if not self._used[index]:
-                self._used[index] = True
-                return self._records[index]
-        return None
+        if not queue:
+            return None
+        unused = [i for i in queue if not self._used[i]]
+        same = [i for i in unused if self._records[i].iteration == iteration]
+        candidates = same or unused
+        if not candidates:
+            return None
+        chosen = candidates[0]
+        queue.remove(chosen)
+        self._used[chosen] = True
+        return self._records[chosen]
 
     def pop_next(self) -> CallRecord | None:
         """The oldest unused record of any hash (marked used), or None."""
@@ -189,7 +198,7 @@ class ReplayBackend:
         return None
 
     def _strict(self, request: LLMRequest) -> CallRecord:
-        record = self.replies.pop(request.request_hash())
+        record = self.replies.pop(request.request_hash(), request.iteration)
         if record is None:
             raise LLMError(miss_message(request, self.replies), kind=ErrorKind.REPLAY_MISS)
         return record
@@ -235,7 +244,7 @@ class FallbackBackend:
         self.asked = 0
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
-        record = self.primary.pop(request.request_hash())
+        record = self.primary.pop(request.request_hash(), request.iteration)
         if record is not None and (record.error is None or self.replay_errors):
             self.replayed += 1
             return replay_record(record)

@@ -34,6 +34,7 @@ from evaluator.errors import BlockStringError
 from evaluator.mutation import RandomMutator
 
 MUTATION_NOTE = "(scripted stand-in: one random Zen-NAS mutation of the parent)"
+REFLECTION_NOTE = "(scripted stand-in: lessons counted from the prompt)"
 UNKNOWN_OP = "SuperResK4K4"
 """A plausible-looking block name that is not registered (for injected bad answers)."""
 
@@ -148,7 +149,7 @@ def _reflection_answer(request: LLMRequest, _rng: random.Random) -> str:
     text = "\n".join(m.content for m in request.messages if m.role == "user")
     counts = count_outcomes(text)
     answer = {"lessons": _lessons(counts)}
-    return f"```json\n{json.dumps(answer)}\n```\n(scripted stand-in: lessons counted from the prompt)"
+    return f"```json\n{json.dumps(answer)}\n```\n{REFLECTION_NOTE}"
 
 
 def count_outcomes(text: str) -> dict[Outcome, int]:

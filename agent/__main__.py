@@ -1,0 +1,5 @@
+"""`python -m agent` runs the nasagent CLI."""
+
+from agent.cli import main
+
+main()

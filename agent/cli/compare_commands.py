@@ -1,0 +1,104 @@
+"""`nasagent compare` (arms x seeds, then a report) and `nasagent report DIR` (rebuild it)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from agent.cli.app import app
+from evaluator.errors import NasAgentError
+
+EXIT_ERROR = 2
+EXIT_STOPPED = 3
+
+Opt = typer.Option
+
+
+def _split(text: str | None, flag: str, kind: type[int] | type[str]) -> list[Any] | None:
+    if text is None:
+        return None
+    try:
+        return [kind(part.strip()) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{flag} expects a comma-separated list: {text!r}") from None
+
+
+@app.command()
+def compare(
+    config: Annotated[Path | None, Opt("--config", help="TOML file like `search`'s.")] = None,
+    llm: Annotated[str | None, Opt(help="LLM of the llm arm (openai:MODEL, scripted...).")] = None,
+    arms: Annotated[str | None, Opt(help="Comma-separated arms (default llm,random).")] = None,
+    seeds: Annotated[int | None, Opt(help="Seeds per arm: values 0..S-1 (default 5).")] = None,
+    seed_list: Annotated[str | None, Opt("--seed-list", help="Seed values, e.g. 3,7,11.")] = None,
+    iterations: Annotated[int | None, Opt(help="Proposal budget per run.")] = None,
+    out: Annotated[Path | None, Opt("--out", help="Directory (default runs/compare-TIME).")] = None,
+    proxy: Annotated[str | None, Opt(help="Zero-cost proxy.")] = None,
+    max_params: Annotated[float | None, Opt(help="Parameter budget, e.g. 1e6.")] = None,
+    max_flops: Annotated[float | None, Opt(help="FLOPs budget.")] = None,
+    max_layers: Annotated[int | None, Opt(help="Layer budget.")] = None,
+    concurrency: Annotated[int | None, Opt(help="Proposals in flight at once, per run.")] = None,
+    population: Annotated[int | None, Opt(help="Population size.")] = None,
+    search_space: Annotated[str | None, Opt(help="zennas-cifar, zennas-imagenet or all.")] = None,
+    batch_size: Annotated[int | None, Opt(help="Proxy batch size.")] = None,
+    progress: Annotated[bool, Opt("--progress/--no-progress")] = True,
+) -> None:
+    """Run the same search under several arms and seeds, then write summary, plots and report.
+
+    Running it again on the same --out resumes: finished runs are skipped, partial ones resumed.
+    """
+    from agent.compare import resolve_plan, run_compare
+
+    overrides = {
+        "llm": llm, "iterations": iterations, "proxy": proxy, "max_params": max_params,
+        "max_flops": max_flops, "max_layers": max_layers, "concurrency": concurrency,
+        "population": population, "search_space": search_space, "batch_size": batch_size,
+    }
+    if seeds is not None and seed_list is not None:
+        raise typer.BadParameter("give either --seeds or --seed-list, not both")
+    seed_values = _split(seed_list, "--seed-list", int) or (
+        list(range(seeds)) if seeds is not None else None
+    )
+    directory = out or Path("runs") / time.strftime("compare-%Y%m%d-%H%M%S")
+    try:
+        plan = resolve_plan(directory, config_path=config, overrides=overrides,
+                            arms=_split(arms, "--arms", str), seeds=seed_values)
+        result = run_compare(plan, directory, progress=progress)
+    except (NasAgentError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_ERROR) from None
+    summary = result.report.summary if result.report else {}
+    _print(summary)
+    typer.echo(f"report: {directory / 'report.html'}")
+    for record in result.stopped:
+        typer.echo(f"stopped: {record.run_dir}: {record.stopped_reason}", err=True)
+    if result.stopped:
+        typer.echo(f"resume with: nasagent compare --out {directory}", err=True)
+        raise typer.Exit(EXIT_STOPPED)
+
+
+@app.command()
+def report(
+    directory: Annotated[Path, typer.Argument(help="A compare directory or one run directory.")],
+) -> None:
+    """Rebuild the summary, plots and self-contained report.html of DIR from its logs alone."""
+    from agent.report import REPORT_FILE, build_report
+
+    try:
+        result = build_report(directory)
+    except (NasAgentError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_ERROR) from None
+    _print(result.summary)
+    typer.echo(f"report: {directory / REPORT_FILE}")
+
+
+def _print(summary: dict[str, Any]) -> None:
+    from agent.report import p_value_lines, rich_table
+
+    Console().print(rich_table(summary))
+    for line in p_value_lines(summary):
+        typer.echo(line)

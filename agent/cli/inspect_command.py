@@ -1,0 +1,138 @@
+"""`nasagent inspect`: validate and cost block strings, as a table or as JSON Lines.
+
+The JSON field names (`input`, `valid`, `canonical`, `errors`, `params`, `flops`, `layers`)
+are read by external tools; keep them stable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from agent.cli.app import app
+from evaluator.cost import Counting
+from evaluator.validation import Constraints, Report, check_string
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_INVALID = 0, 1
+
+
+@app.command("inspect")
+def inspect_command(
+    archs: Annotated[
+        list[str] | None, typer.Argument(help="Block strings to check.", show_default=False)
+    ] = None,
+    file: Annotated[
+        str | None,
+        typer.Option("--file", help="Read one block string per non-empty line; '-' is stdin."),
+    ] = None,
+    search_space: Annotated[str, typer.Option(help="Search space the ops must belong to.")] = (
+        "zennas-cifar"
+    ),
+    num_classes: Annotated[int, typer.Option(help="Outputs of the linear head.")] = 100,
+    resolution: Annotated[int, typer.Option(help="Input height and width.")] = 32,
+    counting: Annotated[Counting, typer.Option(help="Counting convention.")] = Counting.EXACT,
+    max_params: Annotated[float | None, typer.Option(help="Parameter budget, e.g. 1e6.")] = None,
+    max_flops: Annotated[float | None, typer.Option(help="FLOPs budget, e.g. 400e6.")] = None,
+    max_layers: Annotated[int | None, typer.Option(help="Budget on the sum of sub_layers.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per input.")] = False,
+) -> None:
+    """Check block strings against the search space and budgets; print costs and every error.
+
+    Exit code 0 when every input is valid, 1 when any is invalid, 2 on usage errors.
+    """
+    constraints = _constraints(
+        search_space=search_space, num_classes=num_classes, resolution=resolution,
+        counting=counting, max_params=max_params, max_flops=max_flops, max_layers=max_layers,
+    )
+    inputs = [*(archs or []), *_read_inputs(file)]
+    if not inputs:
+        raise typer.BadParameter(
+            "give at least one block string, or --file PATH ('-' for stdin)", param_hint="ARCHS"
+        )
+    reports = [check_string(text, constraints) for text in inputs]
+    if as_json:
+        for report in reports:
+            typer.echo(json.dumps(report_json(report)))
+    else:
+        _print_table(reports)
+    raise typer.Exit(EXIT_OK if all(report.valid for report in reports) else EXIT_INVALID)
+
+
+def _constraints(**values: Any) -> Constraints:
+    try:
+        return Constraints(**values)
+    except ValidationError as error:
+        problems = [_flag_problem(item["loc"], item["msg"]) for item in error.errors()]
+        raise typer.BadParameter("; ".join(problems)) from None
+
+
+def _flag_problem(location: tuple[int | str, ...], message: str) -> str:
+    flag = "--" + str(location[0]).replace("_", "-")
+    return f"{flag}: {message.removeprefix('Value error, ')}"
+
+
+def _read_inputs(file: str | None) -> list[str]:
+    """The non-empty lines of `file` ('-' = stdin), stripped of surrounding whitespace."""
+    if file is None:
+        return []
+    if file == "-":
+        text = sys.stdin.read()
+    else:
+        try:
+            text = Path(file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise typer.BadParameter(f"cannot read {file}: {error}", param_hint="--file") from None
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    """The JSON Lines record of one report, with the field names external tools rely on."""
+    cost = report.cost
+    return {
+        "input": report.input,
+        "valid": report.valid,
+        "canonical": report.canonical,
+        "errors": [
+            {"block": error.block, "field": error.field, "message": error.message}
+            for error in report.errors
+        ],
+        "params": None if cost is None else cost.params,
+        "flops": None if cost is None else cost.flops,
+        "layers": None if cost is None else cost.layers,
+    }
+
+
+def _print_table(reports: list[Report]) -> None:
+    console = Console(soft_wrap=False)
+    table = Table(show_lines=True)
+    for column in ("#", "valid", "params", "FLOPs", "layers"):
+        table.add_column(column, justify="left" if column == "valid" else "right")
+    table.add_column("architecture / problems", overflow="fold")
+    for number, report in enumerate(reports):
+        table.add_row(str(number), *_row(report))
+    console.print(table)
+
+
+def _row(report: Report) -> tuple[str, str, str, str, str]:
+    cost = report.cost
+    params, flops, layers = (
+        ("-", "-", "-") if cost is None
+        else (f"{cost.params:,.0f}", f"{cost.flops:,.0f}", str(cost.layers))
+    )
+    lines = [report.canonical or report.input]
+    lines += [f"note: {note}" for note in report.notes]
+    lines += [f"error: {line}" for line in report.error_lines()]
+    verdict = "[green]yes[/green]" if report.valid else "[red]no[/red]"
+    # Inputs and messages may hold '[', which rich would otherwise read as markup.
+    return verdict, params, flops, layers, escape("\n".join(lines))

@@ -1,0 +1,144 @@
+"""`nasagent prompt` and `nasagent check-response`: see and test what the model reads and writes.
+
+Defaults are the Zen-NAS CIFAR GradNorm setting: zennas-cifar, at most 1e6 parameters and 18
+layers, 100 classes, 32x32 inputs. A budget of 0 means "no budget".
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from agent.cli.app import app
+from agent.outcomes import Outcome
+from agent.prompting import Chat, PromptSettings, mutation_messages
+from agent.response import MAX_REPLY_CHARS, Verdict, judge_reply
+from evaluator.errors import NasAgentError
+from evaluator.validation import Constraints
+
+SearchSpaceOption = Annotated[str, typer.Option(help="Search space name.")]
+MaxParamsOption = Annotated[float, typer.Option(help="Parameter budget (0: none).")]
+MaxFlopsOption = Annotated[float, typer.Option(help="FLOPs-per-image budget (0: none).")]
+MaxLayersOption = Annotated[
+    int, typer.Option(help="Layer budget, the sum of sub_layers (0: none).")
+]
+NumClassesOption = Annotated[int, typer.Option(help="Classifier outputs.")]
+ResolutionOption = Annotated[int, typer.Option(help="Input resolution in pixels.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def build_constraints(
+    search_space: str, max_params: float, max_flops: float, max_layers: int,
+    num_classes: int, resolution: int,
+) -> Constraints:
+    """Constraints from CLI flags (a budget <= 0 means none); a bad value is a usage error."""
+    try:
+        return Constraints(
+            search_space=search_space, num_classes=num_classes, resolution=resolution,
+            max_params=max_params if max_params > 0 else None,
+            max_flops=max_flops if max_flops > 0 else None,
+            max_layers=max_layers if max_layers > 0 else None,
+        )
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise typer.BadParameter(problems) from None
+
+
+@app.command("prompt")
+def prompt_command(
+    arch: Annotated[str, typer.Argument(help="The parent block string.")],
+    search_space: SearchSpaceOption = "zennas-cifar",
+    proxy: Annotated[str, typer.Option(help="Zero-cost proxy name.")] = "gradnorm",
+    score: Annotated[float | None, typer.Option(help="The parent's score.")] = None,
+    max_params: MaxParamsOption = 1e6,
+    max_flops: MaxFlopsOption = 0,
+    max_layers: MaxLayersOption = 18,
+    num_classes: NumClassesOption = 100,
+    resolution: ResolutionOption = 32,
+    include_proxy_source: Annotated[
+        bool, typer.Option(help="Show the proxy's source code to the model.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Print the mutation prompt the model would receive for ARCH."""
+    constraints = build_constraints(
+        search_space, max_params, max_flops, max_layers, num_classes, resolution
+    )
+    settings = PromptSettings(
+        constraints=constraints, proxy=proxy, include_proxy_source=include_proxy_source
+    )
+    try:
+        messages = mutation_messages(arch, score, settings)
+    except NasAgentError as error:
+        raise typer.BadParameter(str(error)) from None
+    typer.echo(json.dumps(messages, indent=2, ensure_ascii=False) if as_json else _show(messages))
+
+
+def _show(messages: Chat) -> str:
+    return "\n\n".join(f"=== {m['role']} ===\n{m['content']}" for m in messages)
+
+
+@app.command("check-response")
+def check_response_command(
+    file: Annotated[str, typer.Argument(help="A file holding one raw reply, or - for stdin.")],
+    parent: Annotated[str, typer.Option(help="The parent block string the reply mutates.")],
+    search_space: SearchSpaceOption = "zennas-cifar",
+    max_params: MaxParamsOption = 1e6,
+    max_flops: MaxFlopsOption = 0,
+    max_layers: MaxLayersOption = 18,
+    num_classes: NumClassesOption = 100,
+    resolution: ResolutionOption = 32,
+    finish_reason: Annotated[
+        str, typer.Option(help="The API's finish_reason (length = cut off).")
+    ] = "stop",
+    as_json: JsonOption = False,
+) -> None:
+    """Run one raw LLM reply through extraction and validation (no repair).
+
+    Prints the outcome, the canonical architecture, errors and notes; exits 0 when the outcome
+    is ok or no_change and 1 otherwise.
+    """
+    constraints = build_constraints(
+        search_space, max_params, max_flops, max_layers, num_classes, resolution
+    )
+    verdict = judge_reply(_read_reply(file), finish_reason, parent=parent, constraints=constraints)
+    if as_json:
+        typer.echo(json.dumps(verdict_summary(verdict), indent=2, ensure_ascii=False))
+    else:
+        typer.echo(_lines(verdict))
+    if verdict.outcome not in (Outcome.OK, Outcome.NO_CHANGE):
+        raise typer.Exit(1)
+
+
+def verdict_summary(verdict: Verdict) -> dict[str, object]:
+    """The verdict as `check-response --json` prints it: arch is the canonical form of the
+    proposed architecture whenever it decodes, else null."""
+    return {
+        "outcome": verdict.outcome.value,
+        "arch": verdict.canonical,
+        "errors": list(verdict.errors),
+        "notes": list(verdict.notes),
+    }
+
+
+def _lines(verdict: Verdict) -> str:
+    lines = [f"outcome: {verdict.outcome.value}", f"arch: {verdict.canonical or '-'}"]
+    lines += [f"error: {error}" for error in verdict.errors]
+    lines += [f"note: {note}" for note in verdict.notes]
+    return "\n".join(lines)
+
+
+def _read_reply(file: str) -> str:
+    """The reply text; reading stops just past the size cap (the judge refuses longer ones)."""
+    try:
+        if file == "-":
+            return sys.stdin.read(MAX_REPLY_CHARS + 1)
+        with Path(file).open(encoding="utf-8", errors="replace") as handle:
+            return handle.read(MAX_REPLY_CHARS + 1)
+    except OSError as error:
+        raise typer.BadParameter(f"cannot read {file}: {error.strerror or error}") from None

@@ -1,0 +1,40 @@
+"""`nasagent replay`: reproduce a recorded run offline and report any difference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from agent.cli.app import app
+from evaluator.errors import NasAgentError
+
+
+@app.command()
+def replay(
+    run_dir: Annotated[Path, typer.Argument(help="A recorded run directory.")],
+    out: Annotated[Path | None, typer.Option(help="Where to write the replayed run.")] = None,
+    rescore: Annotated[bool, typer.Option(
+        "--rescore/--no-rescore", help="Score again, or reuse the recorded scores."
+    )] = True,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+) -> None:
+    """Re-run RUN_DIR from its config and LLM recording, without network or API key."""
+    from agent.replay import MAX_REPORTED_DIFFERENCES, replay_run
+
+    target = out or run_dir.with_name(run_dir.name + "-replay")
+    try:
+        report = replay_run(run_dir, target, rescore=rescore, progress=progress)
+    except (NasAgentError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"replayed {run_dir} -> {target}: {report.replayed_events} events "
+               f"({report.recorded_events} recorded)")
+    if report.identical:
+        typer.echo("identical: same outcomes, architectures and scores")
+        return
+    typer.echo(f"{len(report.differences)} events differ:", err=True)
+    for difference in report.differences[:MAX_REPORTED_DIFFERENCES]:
+        typer.echo("  " + difference.describe(), err=True)
+    raise typer.Exit(1)

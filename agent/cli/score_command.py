@@ -1,0 +1,140 @@
+"""`nasagent score`: score block strings with a zero-cost proxy, one result per input.
+
+With `--json` every input gives one JSON object per line (JSON Lines) with the keys
+`input`, `canonical`, `proxy`, `score`, `status`, `seconds`, `seed` and `message`; external
+tools rely on those names. An input that does not decode gets status `invalid`, a null
+score and the decoder's message. All inputs are scored in one process.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from agent.cli.app import app
+from evaluator.codec import parse
+from evaluator.errors import BlockStringError, NasAgentError
+from evaluator.proxies import PROXIES, ProxyStatus, ScoreResult, ScoreSettings, score
+
+Opt = typer.Option
+STDIN_NAME = "-"
+
+
+@app.command("score")
+def score_command(
+    archs: Annotated[list[str] | None, typer.Argument(
+        help="Block strings to score (quote them in the shell).", show_default=False,
+    )] = None,
+    file: Annotated[Path | None, Opt(
+        "--file", help="File with one block string per line ('-' reads stdin); "
+        "blank lines and lines starting with # are skipped.",
+    )] = None,
+    proxy: Annotated[str, Opt(help=f"Zero-cost proxy: {', '.join(PROXIES)}.")] = "gradnorm",
+    batch_size: Annotated[int, Opt(min=1, help="Proxy batch size.")] = 64,
+    resolution: Annotated[int, Opt(min=1, help="Input resolution.")] = 32,
+    num_classes: Annotated[int, Opt(min=1, help="Classes of the linear head.")] = 100,
+    seed: Annotated[int, Opt(help="Seed of the proxy protocol.")] = 0,
+    repeats: Annotated[int, Opt(min=1, help="Mean over seeds seed .. seed+repeats-1.")] = 1,
+    device: Annotated[str, Opt(help="auto, cpu or cuda.")] = "auto",
+    residual: Annotated[bool, Opt(
+        "--residual/--no-residual", help="Score the model with residual links (Zen-NAS: no).",
+    )] = False,
+    as_json: Annotated[bool, Opt("--json", help="Print JSON Lines instead of a table.")] = False,
+) -> None:
+    """Score architectures with a zero-cost proxy (seeded, reproducible)."""
+    settings = _settings(
+        proxy, batch_size, resolution, num_classes, seed, repeats, device, residual
+    )
+    inputs = list(_inputs(archs or [], file))
+    if not inputs:
+        _fail("give block strings as arguments or with --file PATH")
+    rows = _score_all(inputs, settings)
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row))
+    else:
+        _print_table(rows)
+
+
+def score_row(text: str, settings: ScoreSettings) -> dict[str, Any]:
+    """Decode and score one input; the JSON object `nasagent score --json` prints for it."""
+    try:
+        arch = parse(text)
+    except BlockStringError as error:
+        return _row(text, None, settings.proxy, None, ProxyStatus.INVALID, 0.0, settings.seed,
+                    str(error))
+    result: ScoreResult = score(arch, settings)
+    return _row(text, str(arch), result.proxy, result.score, result.status, result.seconds,
+                result.seed, result.message)
+
+
+def _row(
+    text: str, canonical: str | None, proxy: str, value: float | None, status: ProxyStatus,
+    seconds: float, seed: int, message: str,
+) -> dict[str, Any]:
+    return {
+        "input": text, "canonical": canonical, "proxy": proxy, "score": value,
+        "status": str(status), "seconds": round(seconds, 6), "seed": seed, "message": message,
+    }
+
+
+def _settings(
+    proxy: str, batch_size: int, resolution: int, num_classes: int, seed: int, repeats: int,
+    device: str, residual: bool,
+) -> ScoreSettings:
+    if proxy not in PROXIES:
+        _fail(f"unknown proxy {proxy!r}; valid: {', '.join(sorted(PROXIES))}")
+    if device not in ("auto", "cpu", "cuda"):
+        _fail(f"unknown device {device!r}; valid: auto, cpu, cuda")
+    return ScoreSettings.model_validate({
+        "proxy": proxy, "batch_size": batch_size, "resolution": resolution,
+        "num_classes": num_classes, "seed": seed, "repeats": repeats, "device": device,
+        "residual": residual,
+    })
+
+
+def _inputs(archs: Iterable[str], file: Path | None) -> Iterator[str]:
+    yield from archs
+    if file is None:
+        return
+    try:
+        text = sys.stdin.read() if str(file) == STDIN_NAME else file.read_text(encoding="utf-8")
+    except OSError as error:
+        _fail(f"cannot read {file}: {error}")
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            yield stripped
+
+
+def _score_all(inputs: list[str], settings: ScoreSettings) -> list[dict[str, Any]]:
+    try:
+        return [score_row(text, settings) for text in inputs]
+    except NasAgentError as error:  # configuration problems, e.g. cuda on a CPU machine
+        _fail(str(error))
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    table = Table("#")
+    table.add_column("architecture", overflow="fold")
+    for name in ("proxy", "score", "status", "seconds", "message"):
+        table.add_column(name)
+    for index, row in enumerate(rows):
+        value = "-" if row["score"] is None else f"{row['score']:.6g}"
+        table.add_row(
+            str(index), row["canonical"] or row["input"], row["proxy"], value, row["status"],
+            f"{row['seconds']:.3f}", row["message"],
+        )
+    Console().print(table)
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)

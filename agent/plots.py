@@ -1,0 +1,173 @@
+"""Figures for a comparison: best-so-far per arm and the score distribution of valid proposals.
+
+Figures are built on `matplotlib.figure.Figure` directly, which renders without pyplot and
+without touching matplotlib's global backend, so importing this module changes nothing. Every
+figure is saved as PNG and PDF together with the CSV of the numbers drawn.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from agent.stats import Curve, mean_std_band
+
+ARM_COLOURS: dict[str, str] = {
+    "llm": "#1f77b4",
+    "random": "#7f7f7f",
+    "llm-noreflect": "#2ca02c",
+}
+"""One fixed colour per known arm, so the same arm looks the same in every figure."""
+
+FALLBACK_COLOURS = ("#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#ff7f0e")
+
+BEST_SO_FAR_STEM = "best_so_far"
+DISTRIBUTION_STEM = "score_distribution"
+FIGURE_FORMATS = ("png", "pdf")
+
+
+@dataclass(frozen=True)
+class SeedScore:
+    """One valid proposal's score, for the distribution plot and its CSV."""
+
+    seed: int
+    iteration: int
+    score: float
+
+
+def arm_colour(arm: str, arms: Sequence[str]) -> str:
+    """The arm's fixed colour, or a palette colour picked by its position among unknown arms."""
+    if arm in ARM_COLOURS:
+        return ARM_COLOURS[arm]
+    unknown = [a for a in arms if a not in ARM_COLOURS]
+    return FALLBACK_COLOURS[unknown.index(arm) % len(FALLBACK_COLOURS)]
+
+
+def score_label(proxy: str, higher_is_better: bool) -> str:
+    direction = "higher is better" if higher_is_better else "lower is better"
+    return f"{proxy} score ({direction})"
+
+
+def _save(figure: Figure, stem: Path) -> list[Path]:
+    paths = []
+    for fmt in FIGURE_FORMATS:
+        path = stem.with_suffix(f".{fmt}")
+        # No creation date in the metadata: the same logs give the same files.
+        metadata = {"CreationDate": None} if fmt == "pdf" else {}
+        figure.savefig(path, format=fmt, dpi=120, bbox_inches="tight", metadata=metadata)
+        paths.append(path)
+    return paths
+
+
+def _cell(value: float) -> str:
+    return "" if not math.isfinite(value) else repr(value)
+
+
+def plot_best_so_far(
+    curves: Mapping[str, Sequence[tuple[int, Curve]]],
+    proxy: str,
+    higher_is_better: bool,
+    stem: Path,
+) -> list[Path]:
+    """Draw best-so-far vs iteration per arm (mean line, ±std band) and write PNG, PDF, CSV.
+
+    Args:
+        curves: arm -> [(seed, curve)], curves of equal length within an arm.
+        proxy: the proxy name, for the axis label.
+        higher_is_better: the proxy's direction, for the axis label.
+        stem: output path without suffix (e.g. DIR/best_so_far).
+
+    Returns:
+        The paths written: PNG, PDF and CSV.
+    """
+    figure = Figure(figsize=(7, 4.5))
+    axes = figure.add_subplot()
+    arms = list(curves)
+    for arm, seeded in curves.items():
+        _draw_band(axes, arm, [curve for _, curve in seeded], arm_colour(arm, arms))
+    axes.set_xlabel("search iteration (proposals, invalid ones included)")
+    axes.set_ylabel(f"best-so-far {score_label(proxy, higher_is_better)}")
+    axes.grid(alpha=0.3)
+    if arms:
+        axes.legend(loc="best")
+    paths = _save(figure, stem)
+    csv_path = stem.with_suffix(".csv")
+    _write_curve_csv(curves, csv_path)
+    return [*paths, csv_path]
+
+
+def _draw_band(axes: Axes, arm: str, curves: Sequence[Curve], colour: str) -> None:
+    band = mean_std_band(curves)
+    x = list(range(1, len(band.mean) + 1))
+    low = [m - s if math.isfinite(s) else m for m, s in zip(band.mean, band.std, strict=True)]
+    high = [m + s if math.isfinite(s) else m for m, s in zip(band.mean, band.std, strict=True)]
+    axes.plot(x, band.mean, color=colour, label=f"{arm} (n={len(curves)})", linewidth=1.8)
+    axes.fill_between(x, low, high, color=colour, alpha=0.2, linewidth=0)
+
+
+def _write_curve_csv(curves: Mapping[str, Sequence[tuple[int, Curve]]], path: Path) -> None:
+    seeds = sorted({seed for seeded in curves.values() for seed, _ in seeded})
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["iteration", "arm", "mean", "std", "n", *(f"seed_{s}" for s in seeds)])
+        for arm, seeded in curves.items():
+            band = mean_std_band([curve for _, curve in seeded])
+            by_seed = dict(seeded)
+            for index, mean in enumerate(band.mean):
+                per_seed = [_cell(by_seed[s][index]) if s in by_seed else "" for s in seeds]
+                row = [index + 1, arm, _cell(mean), _cell(band.std[index]), band.n[index]]
+                writer.writerow([*row, *per_seed])
+
+
+def plot_score_distribution(
+    scores: Mapping[str, Sequence[SeedScore]],
+    proxy: str,
+    higher_is_better: bool,
+    stem: Path,
+) -> list[Path]:
+    """Box plot (with the points) of every valid proposal's score per arm; PNG, PDF, CSV.
+
+    Returns:
+        The paths written: PNG, PDF and CSV.
+    """
+    figure = Figure(figsize=(7, 4.5))
+    axes = figure.add_subplot()
+    arms = list(scores)
+    for position, arm in enumerate(arms, start=1):
+        _draw_distribution(axes, position, [s.score for s in scores[arm]], arm_colour(arm, arms))
+    axes.set_xticks(range(1, len(arms) + 1))
+    axes.set_xticklabels([f"{arm} (n={len(scores[arm])})" for arm in arms])
+    axes.set_ylabel(score_label(proxy, higher_is_better))
+    axes.set_title("scores of all valid proposals")
+    axes.grid(alpha=0.3, axis="y")
+    paths = _save(figure, stem)
+    csv_path = stem.with_suffix(".csv")
+    _write_distribution_csv(scores, csv_path)
+    return [*paths, csv_path]
+
+
+def _draw_distribution(axes: Axes, position: int, values: list[float], colour: str) -> None:
+    if not values:
+        return
+    boxes = axes.boxplot([values], positions=[position], widths=0.5, showfliers=False,
+                         patch_artist=True)
+    for patch in boxes["boxes"]:
+        patch.set(facecolor=colour, alpha=0.35)
+    # A deterministic jitter (no RNG) keeps the figure identical across rebuilds.
+    offsets = [((i * 0.618) % 1.0 - 0.5) * 0.3 for i in range(len(values))]
+    axes.scatter([position + o for o in offsets], values, s=8, color=colour, alpha=0.7)
+
+
+def _write_distribution_csv(scores: Mapping[str, Sequence[SeedScore]], path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["arm", "seed", "iteration", "score"])
+        for arm, values in scores.items():
+            for value in values:
+                writer.writerow([arm, value.seed, value.iteration, repr(value.score)])

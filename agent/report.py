@@ -1,0 +1,463 @@
+"""Derive a comparison's summary, plots and self-contained HTML report from run logs alone.
+
+The inputs are the run directories' `events.jsonl` and `config.toml` (plus `summary.json` for
+the wall time, when the run wrote one); everything this module writes can be deleted and
+rebuilt with `nasagent report DIR`. DIR is either a comparison (DIR/<arm>/seed-<s>/ run
+directories) or a single run directory, reported as one arm named after its mutator.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from rich.table import Table
+
+from agent.config import RunConfig, load_config
+from agent.outcomes import Outcome
+from agent.plots import (
+    BEST_SO_FAR_STEM,
+    DISTRIBUTION_STEM,
+    SeedScore,
+    plot_best_so_far,
+    plot_score_distribution,
+)
+from agent.runlog import CONFIG_FILE, EVENTS_FILE, SUMMARY_FILE, Event, read_events, read_json
+from agent.runlog import write_json as write_json_file
+from agent.stats import (
+    Curve,
+    best_so_far,
+    is_better,
+    iterations_to_reach,
+    mann_whitney,
+    median_or_not_reached,
+    outcome_rate,
+    summarize,
+)
+from evaluator.errors import NasAgentError
+from evaluator.proxies import get_proxy
+
+logger = logging.getLogger(__name__)
+
+COMPARE_FILE = "compare.toml"
+REPORT_FILE = "report.html"
+SINGLE_RUN_SUMMARY_FILE = "report_summary.json"
+"""A single run directory already has the loop's own summary.json; ours must not replace it."""
+BASELINE_ARM = "random"
+REPORT_TEMPLATE = "report.html.j2"
+NOT_REACHED = "not reached"
+
+
+class ReportError(NasAgentError):
+    """A directory that holds no usable run logs, or runs that cannot be compared."""
+
+
+@dataclass(frozen=True)
+class RunData:
+    """One run directory, read back from its logs."""
+
+    arm: str
+    run_dir: Path
+    config: RunConfig
+    events: list[Event]
+    wall_seconds: float | None
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+    @property
+    def complete(self) -> bool:
+        logged = {e.iteration for e in self.events if e.phase == "search"}
+        return len(logged) >= self.config.iterations
+
+
+@dataclass
+class ReportResult:
+    """What `build_report` produced."""
+
+    summary: dict[str, Any]
+    paths: list[Path] = field(default_factory=list)
+
+
+# ---- reading runs --------------------------------------------------------------------------
+
+
+def is_single_run(directory: Path) -> bool:
+    return (directory / EVENTS_FILE).exists() or (directory / CONFIG_FILE).exists()
+
+
+def discover_runs(directory: Path) -> list[tuple[str, Path]]:
+    """(arm, run_dir) pairs under `directory`, in the arm order of compare.toml when present.
+
+    Raises:
+        ReportError: no run directory was found.
+    """
+    if not directory.is_dir():
+        raise ReportError(f"{directory} is not a directory")
+    if is_single_run(directory):
+        return [(str(load_config(directory / CONFIG_FILE).mutator), directory)]
+    found = [
+        (arm_dir.name, run_dir)
+        for arm_dir in sorted(p for p in directory.iterdir() if p.is_dir())
+        for run_dir in sorted(arm_dir.glob("seed-*"), key=_seed_number)
+        if (run_dir / CONFIG_FILE).exists()
+    ]
+    if not found:
+        raise ReportError(
+            f"{directory} holds no run logs: expected {EVENTS_FILE} there, or run directories "
+            f"<arm>/seed-<n>/ with {CONFIG_FILE}"
+        )
+    order = _arm_order(directory)
+    return sorted(found, key=lambda pair: order.get(pair[0], len(order)))
+
+
+def _seed_number(path: Path) -> int:
+    suffix = path.name.removeprefix("seed-")
+    return int(suffix) if suffix.isdigit() else 0
+
+
+def _arm_order(directory: Path) -> dict[str, int]:
+    from agent.compare import read_plan  # compare imports this module; only the order is needed
+
+    path = directory / COMPARE_FILE
+    return {arm: i for i, arm in enumerate(read_plan(path).arms)} if path.exists() else {}
+
+
+def load_run(arm: str, run_dir: Path) -> RunData:
+    """Read one run directory (its config, its events and, if written, its wall time)."""
+    config = load_config(run_dir / CONFIG_FILE)
+    events = read_events(run_dir)
+    return RunData(arm, run_dir, config, events, _wall_seconds(run_dir, events))
+
+
+def _wall_seconds(run_dir: Path, events: Sequence[Event]) -> float | None:
+    summary_path = run_dir / SUMMARY_FILE
+    if summary_path.exists():
+        wall = read_json(summary_path).get("wall_seconds")
+        if isinstance(wall, int | float):
+            return float(wall)
+    stamped = [e for e in events if e.timestamp > 0]
+    if not stamped:
+        return None
+    # Without the loop's summary: the span of the log plus the first event's own duration.
+    span = max(e.timestamp for e in stamped) - min(e.timestamp for e in stamped)
+    return span + stamped[0].seconds
+
+
+def load_runs(directory: Path) -> list[RunData]:
+    """Every run under `directory` (or `directory` itself when it is one run)."""
+    return [load_run(arm, run_dir) for arm, run_dir in discover_runs(directory)]
+
+
+# ---- the summary ---------------------------------------------------------------------------
+
+
+def direction_of(runs: Sequence[RunData]) -> tuple[str, bool]:
+    """The proxy shared by all runs and whether higher is better.
+
+    Raises:
+        ReportError: the runs used different proxies, whose scores cannot be compared.
+    """
+    proxies = sorted({run.config.proxy for run in runs})
+    if len(proxies) != 1:
+        raise ReportError(f"runs use different proxies ({', '.join(proxies)}); cannot compare")
+    return proxies[0], get_proxy(proxies[0]).higher_is_better
+
+
+def group_by_arm(runs: Sequence[RunData]) -> dict[str, list[RunData]]:
+    arms: dict[str, list[RunData]] = {}
+    for run in runs:
+        arms.setdefault(run.arm, []).append(run)
+    return arms
+
+
+def run_curves(runs: Sequence[RunData], iterations: int, higher: bool) -> list[tuple[int, Curve]]:
+    return [(run.seed, best_so_far(run.events, iterations, higher)) for run in runs]
+
+
+def summarize_runs(runs: Sequence[RunData]) -> dict[str, Any]:
+    """The comparison summary (the content of summary.json) computed from the runs' logs."""
+    proxy, higher = direction_of(runs)
+    iterations = max(run.config.iterations for run in runs)
+    arms = group_by_arm(runs)
+    finals = {arm: _finals(group, iterations, higher) for arm, group in arms.items()}
+    threshold = summarize(finals.get(BASELINE_ARM, [])).median
+    return {
+        "proxy": proxy,
+        "higher_is_better": higher,
+        "iterations": iterations,
+        "baseline": BASELINE_ARM,
+        "baseline_median_best": threshold,
+        "arms": {
+            arm: _arm_summary(group, iterations, higher, threshold) for arm, group in arms.items()
+        },
+        "comparisons": _comparisons(finals, higher),
+        "incomplete_runs": [str(run.run_dir) for run in runs if not run.complete],
+    }
+
+
+def _finals(runs: Sequence[RunData], iterations: int, higher: bool) -> list[float | None]:
+    finals: list[float | None] = []
+    for _, curve in run_curves(runs, iterations, higher):
+        final = curve[-1] if curve else math.nan
+        finals.append(final if math.isfinite(final) else None)
+    return finals
+
+
+def _arm_summary(
+    runs: Sequence[RunData], iterations: int, higher: bool, threshold: float | None
+) -> dict[str, Any]:
+    finals = _finals(runs, iterations, higher)
+    events = [e for run in runs for e in run.events]
+    search = [e for e in events if e.phase == "search"]
+    return {
+        "seeds": [run.seed for run in runs],
+        "runs": len(runs),
+        "complete_runs": sum(run.complete for run in runs),
+        "best_at_budget": {**vars(summarize(finals)), "per_seed": finals},
+        "iterations_to_reach_baseline": _to_reach(runs, iterations, higher, threshold),
+        "proposals": len(search),
+        "valid_rate": outcome_rate(search, Outcome.OK),
+        "duplicate_rate": outcome_rate(search, Outcome.DUPLICATE),
+        "llm_calls": _total_and_mean([sum(e.llm_calls for e in run.events) for run in runs]),
+        "tokens": _total_and_mean([sum(e.tokens for e in run.events) for run in runs]),
+        "wall_seconds": _total_and_mean([run.wall_seconds for run in runs]),
+        "best": _best_architecture(runs, higher),
+    }
+
+
+def _to_reach(
+    runs: Sequence[RunData], iterations: int, higher: bool, threshold: float | None
+) -> dict[str, Any]:
+    if threshold is None:
+        reason = f"no '{BASELINE_ARM}' arm with a finished run to set the threshold"
+        return {"median": None, "per_seed": None, "reached": None, "reason": reason}
+    per_seed = [
+        iterations_to_reach(curve, threshold, higher)
+        for _, curve in run_curves(runs, iterations, higher)
+    ]
+    return {
+        "median": median_or_not_reached(per_seed),
+        "per_seed": per_seed,
+        "reached": sum(v is not None for v in per_seed),
+        "reason": None,
+    }
+
+
+def _total_and_mean(values: Sequence[float | int | None]) -> dict[str, float | None]:
+    known = [float(v) for v in values if v is not None]
+    if not known:
+        return {"sum": None, "mean": None}
+    return {"sum": sum(known), "mean": sum(known) / len(known)}
+
+
+def _best_architecture(runs: Sequence[RunData], higher: bool) -> dict[str, Any] | None:
+    best: tuple[float, RunData, Event] | None = None
+    for run in runs:
+        for event in run.events:
+            if event.outcome is not Outcome.OK or event.score is None or not event.arch:
+                continue
+            if best is None or is_better(event.score, best[0], higher):
+                best = (event.score, run, event)
+    if best is None:
+        return None
+    _, run, event = best
+    return {
+        "arch": event.arch, "score": event.score, "params": event.params, "flops": event.flops,
+        "layers": event.layers, "seed": run.seed, "iteration": event.iteration,
+        "phase": event.phase,
+    }
+
+
+def _comparisons(finals: dict[str, list[float | None]], higher: bool) -> list[dict[str, Any]]:
+    if BASELINE_ARM not in finals:
+        return []
+    tests = []
+    for arm, values in finals.items():
+        if arm == BASELINE_ARM:
+            continue
+        result = mann_whitney(values, finals[BASELINE_ARM], higher)
+        tests.append({
+            "arm": arm, "baseline": BASELINE_ARM, "metric": "best_at_budget",
+            "test": "one-sided Mann-Whitney U", **vars(result),
+        })
+    return tests
+
+
+# ---- the table -----------------------------------------------------------------------------
+
+
+def _number(value: float | None, spec: str = ".4g") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _best_cell(best: dict[str, Any]) -> str:
+    spread = "" if best["std"] is None else f" ± {_number(best['std'])}"
+    return f"{_number(best['mean'])}{spread} (n={best['n']})"
+
+
+def _reach_cell(reach: dict[str, Any]) -> str:
+    if reach["per_seed"] is None:
+        return "-"
+    median = NOT_REACHED if reach["median"] is None else _number(reach["median"], "g")
+    return f"{median} ({reach['reached']}/{len(reach['per_seed'])} seeds)"
+
+
+def _sum_mean_cell(values: dict[str, float | None], spec: str = ".4g") -> str:
+    return f"{_number(values['sum'], spec)} / {_number(values['mean'], spec)}"
+
+
+TABLE_ROWS = (
+    ("best at budget (mean ± std)", lambda a: _best_cell(a["best_at_budget"])),
+    ("best at budget (median)", lambda a: _number(a["best_at_budget"]["median"])),
+    (f"iterations to reach {BASELINE_ARM} median", lambda a: _reach_cell(
+        a["iterations_to_reach_baseline"])),
+    ("valid-proposal rate", lambda a: _percent(a["valid_rate"])),
+    ("duplicate rate", lambda a: _percent(a["duplicate_rate"])),
+    ("LLM calls (sum / per seed)", lambda a: _sum_mean_cell(a["llm_calls"], ".6g")),
+    ("tokens (sum / per seed)", lambda a: _sum_mean_cell(a["tokens"], ".6g")),
+    ("wall time s (sum / per seed)", lambda a: _sum_mean_cell(a["wall_seconds"], ".1f")),
+)
+"""The table's rows: label and cell text per arm; shared by the terminal and HTML tables."""
+
+
+def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """The comparison table as text: a header (metric, arms...) and one row per metric."""
+    arms = list(summary["arms"])
+    header = ["metric", *(f"{arm} (n={len(summary['arms'][arm]['seeds'])})" for arm in arms)]
+    rows = [[label, *(cell(summary["arms"][arm]) for arm in arms)] for label, cell in TABLE_ROWS]
+    return header, rows
+
+
+def p_value_lines(summary: dict[str, Any]) -> list[str]:
+    """One sentence per statistical test, for the terminal and the report."""
+    lines = []
+    for test in summary["comparisons"]:
+        better = "higher" if test["alternative"] == "greater" else "lower"
+        what = f"{test['arm']} vs {test['baseline']}, best at budget ({better} is better)"
+        if test["p_value"] is None:
+            lines.append(f"{test['test']} {what}: not computed ({test['reason']})")
+        else:
+            lines.append(f"{test['test']} {what}: p = {test['p_value']:.4g}, U = "
+                         f"{test['statistic']:g}")
+    return lines
+
+
+def rich_table(summary: dict[str, Any]) -> Table:
+    """The comparison table for the terminal."""
+    header, rows = table_rows(summary)
+    direction = "higher" if summary["higher_is_better"] else "lower"
+    table = Table(title=f"{summary['proxy']} ({direction} is better), "
+                        f"{summary['iterations']} iterations")
+    for index, name in enumerate(header):
+        table.add_column(name, justify="left" if index == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+# ---- files ---------------------------------------------------------------------------------
+
+
+def summary_path(directory: Path) -> Path:
+    name = SINGLE_RUN_SUMMARY_FILE if is_single_run(directory) else SUMMARY_FILE
+    return directory / name
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN/inf become None: JSON has no NaN, and a missing number is null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_plots(runs: Sequence[RunData], summary: dict[str, Any], directory: Path) -> list[Path]:
+    """The best-so-far and score-distribution figures (PNG, PDF, CSV each)."""
+    higher, iterations = summary["higher_is_better"], summary["iterations"]
+    arms = group_by_arm(runs)
+    curves = {arm: run_curves(group, iterations, higher) for arm, group in arms.items()}
+    scores = {arm: _valid_scores(group) for arm, group in arms.items()}
+    proxy = summary["proxy"]
+    return [
+        *plot_best_so_far(curves, proxy, higher, directory / BEST_SO_FAR_STEM),
+        *plot_score_distribution(scores, proxy, higher, directory / DISTRIBUTION_STEM),
+    ]
+
+
+def _valid_scores(runs: Sequence[RunData]) -> list[SeedScore]:
+    return [
+        SeedScore(run.seed, e.iteration, e.score)
+        for run in runs for e in run.events
+        if e.phase == "search" and e.outcome is Outcome.OK and e.score is not None
+        and math.isfinite(e.score)
+    ]
+
+
+@cache
+def _html_environment() -> Environment:
+    # Autoescape on: block strings, notes and config text must never become markup.
+    return Environment(
+        loader=PackageLoader("prompts", "."), undefined=StrictUndefined, autoescape=True,
+        trim_blocks=True, lstrip_blocks=True,
+    )
+
+
+def _data_uri(png: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
+
+
+def _config_text(directory: Path) -> str:
+    for name in (COMPARE_FILE, CONFIG_FILE):
+        if (directory / name).exists():
+            return (directory / name).read_text(encoding="utf-8")
+    return ""
+
+
+def render_html(summary: dict[str, Any], directory: Path) -> str:
+    """The self-contained report page (figures inlined, no external resource of any kind)."""
+    header, rows = table_rows(summary)
+    figures = [
+        (BEST_SO_FAR_STEM, "Best-so-far score per arm: mean over seeds with a ±1 std band"),
+        (DISTRIBUTION_STEM, "Scores of every valid proposal per arm"),
+    ]
+    return _html_environment().get_template(REPORT_TEMPLATE).render(
+        title=directory.resolve().name, summary=summary, header=header, rows=rows,
+        tests=p_value_lines(summary), config_text=_config_text(directory),
+        figures=[
+            (caption, _data_uri(directory / f"{stem}.png"), stem) for stem, caption in figures
+        ],
+    )
+
+
+def build_report(directory: Path) -> ReportResult:
+    """Rebuild the summary JSON, the figures and report.html of `directory` from its logs.
+
+    Raises:
+        ReportError: no run logs under `directory`, or runs with different proxies.
+        ConfigError: a run's config.toml cannot be read.
+    """
+    runs = load_runs(directory)
+    summary = _json_safe(summarize_runs(runs))
+    path = summary_path(directory)
+    write_json_file(path, summary)
+    paths = [path, *write_plots(runs, summary, directory)]
+    report = directory / REPORT_FILE
+    report.write_text(render_html(summary, directory), encoding="utf-8")
+    logger.info("wrote %s and %d other files", report, len(paths))
+    return ReportResult(summary, [*paths, report])

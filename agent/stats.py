@@ -1,0 +1,173 @@
+"""Statistics over run logs: best-so-far curves, bands across seeds, rates and a U test.
+
+Pure functions on events and curves, so every number in a comparison report can be checked by
+hand. "Better" always follows the proxy's direction (`higher_is_better`; SynFlow is lower).
+A missing value is NaN inside a curve and None at the edges (JSON, tables).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import mannwhitneyu
+
+from agent.outcomes import Outcome
+from agent.runlog import Event
+
+Curve = list[float]
+"""Best-so-far score after search iterations 1..N (index i holds iteration i + 1)."""
+
+
+def is_better(a: float, b: float, higher_is_better: bool) -> bool:
+    """True when score `a` is strictly better than `b` in the proxy's direction."""
+    return a > b if higher_is_better else a < b
+
+
+def best_of(scores: Iterable[float], higher_is_better: bool) -> float | None:
+    """The best finite score, or None when there is none."""
+    best: float | None = None
+    for score in scores:
+        if math.isfinite(score) and (best is None or is_better(score, best, higher_is_better)):
+            best = score
+    return best
+
+
+def _valid_score(event: Event) -> float | None:
+    ok = event.outcome is Outcome.OK and event.score is not None
+    return event.score if ok and math.isfinite(event.score or 0.0) else None
+
+
+def initial_best(events: Sequence[Event], higher_is_better: bool) -> float | None:
+    """The best score scored in the init phase (the seed, plus any initial population)."""
+    scores = (_valid_score(e) for e in events if e.phase == "init")
+    return best_of((s for s in scores if s is not None), higher_is_better)
+
+
+def best_so_far(events: Sequence[Event], iterations: int, higher_is_better: bool) -> Curve:
+    """The best-so-far curve over search iterations 1..`iterations`.
+
+    Iterations before the first valid proposal carry the init-phase best (the seed's score), or
+    NaN when the seed was not scored. Iterations after the last one logged (a partial run) are
+    NaN, so a stopped run never looks as if it had finished.
+    """
+    by_iteration = {e.iteration: e for e in events if e.phase == "search"}
+    last_logged = max(by_iteration, default=0)
+    best = initial_best(events, higher_is_better)
+    curve: Curve = []
+    for iteration in range(1, iterations + 1):
+        event = by_iteration.get(iteration)
+        score = _valid_score(event) if event else None
+        if score is not None and (best is None or is_better(score, best, higher_is_better)):
+            best = score
+        logged = iteration <= last_logged
+        curve.append(best if logged and best is not None else math.nan)
+    return curve
+
+
+@dataclass(frozen=True)
+class Band:
+    """Mean and sample standard deviation across seeds, per iteration (NaN where n < 1 / 2)."""
+
+    mean: list[float]
+    std: list[float]
+    n: list[int]
+
+
+def mean_std_band(curves: Sequence[Curve]) -> Band:
+    """Mean ± std across curves of equal length, ignoring NaN entries per iteration."""
+    if not curves:
+        return Band([], [], [])
+    matrix = np.asarray(curves, dtype=float)
+    finite = np.isfinite(matrix)
+    counts = finite.sum(axis=0)
+    means, stds = [], []
+    for column, n in zip(matrix.T, counts, strict=True):
+        values = column[np.isfinite(column)]
+        means.append(float(values.mean()) if n >= 1 else math.nan)
+        stds.append(float(values.std(ddof=1)) if n >= 2 else math.nan)
+    return Band(means, stds, [int(n) for n in counts])
+
+
+def iterations_to_reach(curve: Curve, threshold: float, higher_is_better: bool) -> int | None:
+    """The first iteration (1-based) whose best-so-far is at least as good as `threshold`.
+
+    Returns None when the curve never gets there ("not reached").
+    """
+    for index, value in enumerate(curve):
+        if math.isfinite(value) and not is_better(threshold, value, higher_is_better):
+            return index + 1
+    return None
+
+
+def median_or_not_reached(values: Sequence[int | None]) -> float | None:
+    """Median where "not reached" (None) counts as later than any iteration.
+
+    Returns None when the median itself falls on a "not reached" seed, or when empty.
+    """
+    if not values:
+        return None
+    ordered = sorted(values, key=lambda v: math.inf if v is None else v)
+    middle = len(ordered) // 2
+    picks = ordered[middle - 1: middle + 1] if len(ordered) % 2 == 0 else [ordered[middle]]
+    if any(p is None for p in picks):
+        return None
+    return float(sum(p for p in picks if p is not None)) / len(picks)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Location and spread of one sample; fields are None when the sample is too small."""
+
+    n: int
+    mean: float | None
+    std: float | None
+    median: float | None
+
+
+def summarize(values: Iterable[float | None]) -> Summary:
+    """Mean, sample std (n >= 2) and median of the finite values."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return Summary(0, None, None, None)
+    array = np.asarray(finite, dtype=float)
+    std = float(array.std(ddof=1)) if len(finite) >= 2 else None
+    return Summary(len(finite), float(array.mean()), std, float(np.median(array)))
+
+
+def outcome_rate(events: Iterable[Event], outcome: Outcome) -> float | None:
+    """The fraction of search-phase proposals with `outcome`; None when there were none."""
+    search = [e for e in events if e.phase == "search"]
+    return sum(e.outcome is outcome for e in search) / len(search) if search else None
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """A one-sided Mann–Whitney U test; `p_value` is None with a `reason` when not computable."""
+
+    p_value: float | None
+    statistic: float | None
+    alternative: str
+    reason: str | None = None
+
+
+def mann_whitney(
+    candidate: Sequence[float | None], baseline: Sequence[float | None], higher_is_better: bool
+) -> TestResult:
+    """Test whether `candidate` scores are better than `baseline` (one-sided, proxy direction).
+
+    None/NaN values are dropped first. The test is not run (p_value None) when either sample
+    has fewer than two values or when every value ties, since U carries no information then.
+    """
+    alternative = "greater" if higher_is_better else "less"
+    a = [v for v in candidate if v is not None and math.isfinite(v)]
+    b = [v for v in baseline if v is not None and math.isfinite(v)]
+    if len(a) < 2 or len(b) < 2:
+        reason = f"needs at least 2 values per arm (got {len(a)} and {len(b)})"
+        return TestResult(None, None, alternative, reason)
+    if len(set(a + b)) == 1:
+        return TestResult(None, None, alternative, "all values tie")
+    result = mannwhitneyu(a, b, alternative=alternative)
+    return TestResult(float(result.pvalue), float(result.statistic), alternative)
