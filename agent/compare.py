@@ -160,15 +160,18 @@ def resolve_plan(
     stored_path = out / COMPARE_FILE
     if not stored_path.exists():
         config = load_config(config_path, given)
-        return make_plan(config, arms or DEFAULT_ARMS, seeds or range(DEFAULT_SEED_COUNT))
+        arms = DEFAULT_ARMS if arms is None else arms
+        return make_plan(config, arms, range(DEFAULT_SEED_COUNT) if seeds is None else seeds)
     stored = read_plan(stored_path)
-    if config_path is None and not given and not arms and not seeds:
+    if config_path is None and not given and arms is None and seeds is None:
         return stored
     values = stored.config.model_dump()
     values.update(_read_toml(config_path) if config_path else {})
     values.update(given)
     requested = make_plan(
-        config_from_dict(values, source="flags"), arms or stored.arms, seeds or stored.seeds
+        config_from_dict(values, source="flags"),
+        stored.arms if arms is None else arms,
+        stored.seeds if seeds is None else seeds,
     )
     _check_agrees(stored, requested, stored_path)
     return stored

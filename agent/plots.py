@@ -13,8 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from agent.stats import Curve, mean_std_band
 
@@ -131,7 +133,8 @@ def plot_score_distribution(
     higher_is_better: bool,
     stem: Path,
 ) -> list[Path]:
-    """Box plot (with the points) of every valid proposal's score per arm; PNG, PDF, CSV.
+    """Box (quartiles, median, min-max whiskers) and points of every valid proposal's score per
+    arm; PNG, PDF, CSV.
 
     Returns:
         The paths written: PNG, PDF and CSV.
@@ -141,6 +144,7 @@ def plot_score_distribution(
     arms = list(scores)
     for position, arm in enumerate(arms, start=1):
         _draw_distribution(axes, position, [s.score for s in scores[arm]], arm_colour(arm, arms))
+    axes.set_xlim(0.4, len(arms) + 0.6)
     axes.set_xticks(range(1, len(arms) + 1))
     axes.set_xticklabels([f"{arm} (n={len(scores[arm])})" for arm in arms])
     axes.set_ylabel(score_label(proxy, higher_is_better))
@@ -155,10 +159,14 @@ def plot_score_distribution(
 def _draw_distribution(axes: Axes, position: int, values: list[float], colour: str) -> None:
     if not values:
         return
-    boxes = axes.boxplot([values], positions=[position], widths=0.5, showfliers=False,
-                         patch_artist=True)
-    for patch in boxes["boxes"]:
-        patch.set(facecolor=colour, alpha=0.35)
+    # Drawn by hand: Axes.boxplot reads every rcParam, which resolves (imports) pyplot's
+    # global backend, and this module promises to leave global state alone.
+    low, q1, median, q3, high = np.percentile(values, [0, 25, 50, 75, 100])
+    half = 0.25
+    axes.add_patch(Rectangle((position - half, q1), 2 * half, q3 - q1, facecolor=colour,
+                             alpha=0.35, edgecolor="black", linewidth=1))
+    axes.plot([position - half, position + half], [median] * 2, color="black", linewidth=1.5)
+    axes.plot([position] * 2, [low, q1], [position] * 2, [q3, high], color="black", linewidth=1)
     # A deterministic jitter (no RNG) keeps the figure identical across rebuilds.
     offsets = [((i * 0.618) % 1.0 - 0.5) * 0.3 for i in range(len(values))]
     axes.scatter([position + o for o in offsets], values, s=8, color=colour, alpha=0.7)

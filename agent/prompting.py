@@ -226,10 +226,10 @@ def _source_of(function: Any) -> str:
 
 
 def worked_example(space: SearchSpace, proxy: str) -> dict[str, str]:
-    """A mutation of the space's seed: block 2 becomes another registered Res block.
+    """A mutation of the space's seed: block 1 (0-based) becomes another registered Res block.
 
     The CIFAR seed's `SuperResK3K3(8,16,1,8,1)` becomes `SuperResK1K5K1(8,16,1,8,1)`; in a
-    space without that block the ImageNet seed's block 2 moves to `SuperResIDWE6K5`.
+    space without that block the ImageNet seed's block 1 moves to `SuperResIDWE6K5`.
     """
     if "SuperResK1K5K1" in space:
         seed, seed_name, new_op = CIFAR_SEED, "Zen-NAS CIFAR seed", "SuperResK1K5K1"
@@ -243,8 +243,10 @@ def worked_example(space: SearchSpace, proxy: str) -> dict[str, str]:
         "seed_name": seed_name,
         "parent": seed,
         "parent_json": answer_json(seed, proxy, None),
-        "change": f"replaces block 2, {old}, by {new}: same channels and stride, a different "
-                  f"block type",
+        "change": (
+            f"replaces block 1 (blocks are numbered from 0, as in validation errors), {old}, "
+            f"by {new}: same channels and stride, a different block type"
+        ),
         "answer_json": answer_json(str(child), proxy, None),
         "rationale": "Every other block is copied unchanged, the channels still chain, and the "
                      "score is null because the parent has no score to estimate from.",

@@ -162,6 +162,7 @@ def _read_arguments(scanner: _Scanner, spec: OpSpec, index: int) -> list[int]:
     while True:
         token_start = scanner.pos
         token = scanner.read_until_delimiter()
+        scanner.saw_whitespace |= token != token.strip()
         delimiter = scanner.peek()
         if delimiter == "(":
             raise BlockSyntaxError(

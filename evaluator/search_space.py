@@ -53,14 +53,19 @@ class OpSpec:
         return f"{self.name}({', '.join(self.fields)})"
 
 
+_CONV_ROLES = {
+    1: " Zen-NAS uses it as the wide 1x1 head conv before global pooling.",
+    3: " Zen-NAS uses it as the stem (the first block, in_channels 3).",
+}
+
+
 def _conv(k: int) -> OpSpec:
     return OpSpec(
         f"SuperConvK{k}BNRELU", Family.CONV, k,
         description=(
             f"A plain stack of sub_layers x ({k}x{k} conv -> BatchNorm -> ReLU) with no residual "
             f"link. The first conv maps in_channels to out_channels with the given stride; later "
-            f"ones keep out_channels at stride 1. Zen-NAS uses it as the stem "
-            f"(K3, in_channels 3) and as the 1x1 head before global pooling (K1)."
+            f"ones keep out_channels at stride 1.{_CONV_ROLES.get(k, '')}"
         ),
     )
 

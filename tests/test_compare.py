@@ -231,6 +231,8 @@ def test_resolve_plan_defaults_for_a_new_directory(tmp_path: Path) -> None:
         resolve_plan(tmp_path / "new", arms=["llm", "evolution"])
     with pytest.raises(CompareError, match="twice"):
         resolve_plan(tmp_path / "new", seeds=[1, 1])
+    with pytest.raises(CompareError, match="at least one value in seeds"):
+        resolve_plan(tmp_path / "new", seeds=[])
 
 
 def test_cli_compare_and_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -129,3 +131,15 @@ def test_incomplete_runs_are_listed_and_left_out_of_best_at_budget(tmp_path: Pat
     assert summary["arms"]["random"]["best_at_budget"]["per_seed"][0] is None
     assert summary["arms"]["random"]["best_at_budget"]["n"] == 1
     assert "Incomplete runs" in (tmp_path / "report.html").read_text()
+
+
+def test_building_figures_leaves_matplotlib_global_state_alone(tmp_path: Path) -> None:
+    # In a fresh interpreter: nothing imported pyplot (whose import picks a global backend).
+    run_compare(tiny_plan(seeds=2, iterations=4), tmp_path, run=FakeRun(), progress=False)
+    code = (
+        "import sys, pathlib, agent.report as r; r.build_report(pathlib.Path(sys.argv[1])); "
+        "print('matplotlib.pyplot' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                          text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "False"

@@ -1,6 +1,8 @@
 """Command-line interface: `nasagent COMMAND --help` for each command."""
 
 from agent.cli import (  # noqa: F401  (each module registers its commands on `app`)
+    compare_commands,
+    demo_command,
     inspect_command,
     mutate_command,
     prompt_commands,

@@ -59,9 +59,9 @@ def compare(
     }
     if seeds is not None and seed_list is not None:
         raise typer.BadParameter("give either --seeds or --seed-list, not both")
-    seed_values = _split(seed_list, "--seed-list", int) or (
-        list(range(seeds)) if seeds is not None else None
-    )
+    seed_values = _split(seed_list, "--seed-list", int)
+    if seeds is not None:
+        seed_values = list(range(seeds))
     directory = out or Path("runs") / time.strftime("compare-%Y%m%d-%H%M%S")
     try:
         plan = resolve_plan(directory, config_path=config, overrides=overrides,
@@ -71,7 +71,7 @@ def compare(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_ERROR) from None
     summary = result.report.summary if result.report else {}
-    _print(summary)
+    print_summary(summary)
     typer.echo(f"report: {directory / 'report.html'}")
     for record in result.stopped:
         typer.echo(f"stopped: {record.run_dir}: {record.stopped_reason}", err=True)
@@ -92,11 +92,11 @@ def report(
     except (NasAgentError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_ERROR) from None
-    _print(result.summary)
+    print_summary(result.summary)
     typer.echo(f"report: {directory / REPORT_FILE}")
 
 
-def _print(summary: dict[str, Any]) -> None:
+def print_summary(summary: dict[str, Any]) -> None:
     from agent.report import p_value_lines, rich_table
 
     Console().print(rich_table(summary))

@@ -203,7 +203,7 @@ def load_calls(path: str | Path) -> list[CallRecord]:
     lines = path.read_text(encoding="utf-8").splitlines()
     records: list[CallRecord] = []
     for number, line in enumerate(lines, start=1):
-        if not line.strip():
+        if not line.strip() or (number == 1 and _is_header(line)):
             continue
         try:
             records.append(CallRecord.model_validate_json(line))
@@ -214,6 +214,29 @@ def load_calls(path: str | Path) -> list[CallRecord]:
                 break
             raise CallRecordError(f"{path}: line {number} is not a call record: {error}") from None
     return records
+
+
+TRANSCRIPT_HEADER_KEY = "transcript_header"
+"""A shipped transcript may start with `{"transcript_header": {...}}`: how it was produced
+(backend, model, date, command). Loading skips it; `read_transcript_header` returns it."""
+
+
+def _is_header(line: str) -> bool:
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(value, dict) and TRANSCRIPT_HEADER_KEY in value
+
+
+def read_transcript_header(path: str | Path) -> dict[str, Any] | None:
+    """The header of a transcript file, or None when it has none."""
+    with resolve_calls_path(path).open(encoding="utf-8") as handle:
+        first = handle.readline()
+    if not _is_header(first):
+        return None
+    header = json.loads(first)[TRANSCRIPT_HEADER_KEY]
+    return header if isinstance(header, dict) else None
 
 
 def _cut_torn_tail(path: Path) -> None:

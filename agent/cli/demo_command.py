@@ -1,0 +1,42 @@
+"""`nasagent demo`: the offline comparison of a replayed LLM run with the random baseline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from agent.cli.app import app
+from agent.cli.compare_commands import EXIT_ERROR, print_summary
+from evaluator.errors import NasAgentError
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Where the comparison is written.")] = Path("runs/demo"),
+    transcript: Annotated[str, typer.Option(help="Transcript in fixtures/transcripts/.")] = (
+        "claude-manual-cifar"
+    ),
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+) -> None:
+    """Compare a replayed LLM search with random mutation: offline, no API key.
+
+    The LLM arm replays a recorded transcript exactly; the random arm runs the Zen-NAS
+    operator under the same seeds, budgets and proxy. Re-running on the same --out resumes.
+    """
+    from agent.compare import run_compare
+    from agent.demo import demo_plan, describe
+
+    try:
+        plan = demo_plan(out, transcript)
+        typer.echo(f"LLM arm: replaying fixtures/transcripts/{transcript}, recorded as:")
+        typer.echo(describe(transcript))
+        result = run_compare(plan, out, progress=progress)
+    except (NasAgentError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_ERROR) from None
+    print_summary(result.report.summary if result.report else {})
+    for record in result.stopped:
+        typer.echo(f"stopped: {record.run_dir}: {record.stopped_reason}", err=True)
+    typer.echo(f"report: {out / 'report.html'}")
