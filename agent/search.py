@@ -181,10 +181,10 @@ class Search:
 
     async def _restore_and_start(self) -> None:
         events = read_events(self.run_dir)
-        for event in (e for e in events if e.phase == "init"):
+        initial = [e for e in events if e.phase == "init"]
+        for event in initial:
             self._apply(event, write=False)
-        if not any(e.phase == "init" for e in events):
-            await self._score_initial()
+        await self._score_initial(already=len(initial))
         logged = {e.iteration for e in events if e.phase == "search"}
         self._dispatch_window(0, logged)
         for event in (e for e in events if e.phase == "search"):
@@ -343,11 +343,12 @@ class Search:
 
     # ---- initial population --------------------------------------------------------------
 
-    async def _score_initial(self) -> None:
+    async def _score_initial(self, *, already: int) -> None:
+        """Score the seed, then the random initial members not logged yet."""
         seed = parse(self.state.seed_arch)
-        event = await self._init_event(seed, "seed", None)
-        self._apply(event, write=True)
-        for k in range(self.config.init_population):
+        if already == 0:
+            self._apply(await self._init_event(seed, "seed", None), write=True)
+        for k in range(max(already - 1, 0), self.config.init_population):
             member = self._random_member(seed, k)
             self._apply(await self._init_event(member, "init", self.state.seed_arch), write=True)
 

@@ -12,7 +12,6 @@ wall time, summed LLM wait, summed scoring time and the event-loop thread's own 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import tempfile
@@ -21,23 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import RunConfig
-from agent.llm.base import LLMRequest, Message, SamplingParams
-from agent.llm.scripted import ScriptedBackend
 from agent.runlog import read_events
 from agent.search import run_search
-from tests.loopback_openai import LoopbackOpenAI, Reply
-
-
-def scripted_reply(body: Any) -> Reply:
-    """Answer a chat-completions body as the scripted stand-in would."""
-    messages = tuple(Message.model_validate(m) for m in body["messages"])
-    purpose = "reflection" if "distil" in messages[0].content else "mutation"
-    request = LLMRequest(
-        purpose=purpose, messages=messages, params=SamplingParams(model=body["model"])
-    )
-    response = asyncio.run(ScriptedBackend().complete(request))
-    return Reply(text=response.text, prompt_tokens=response.usage.prompt_tokens,
-                 completion_tokens=response.usage.completion_tokens)
+from tests.loopback_openai import LoopbackOpenAI, scripted_reply
 
 
 def measure(concurrency: int, iterations: int, latency: float, out: Path) -> dict[str, Any]:

@@ -87,6 +87,24 @@ def echo_last_user_message(body: Any) -> Behaviour:
     return Reply(text=f"echo: {users[-1] if users else ''}")
 
 
+def scripted_reply(body: Any) -> Behaviour:
+    """Answer a chat-completions body as the scripted stand-in would (a random mutation of the
+    parent shown, or scripted lessons for a reflection prompt)."""
+    import asyncio
+
+    from agent.llm.base import LLMRequest, Message, SamplingParams
+    from agent.llm.scripted import ScriptedBackend
+
+    messages = tuple(Message.model_validate(m) for m in body["messages"])
+    purpose = "reflection" if "distil" in messages[0].content else "mutation"
+    request = LLMRequest(
+        purpose=purpose, messages=messages, params=SamplingParams(model=body["model"])
+    )
+    response = asyncio.run(ScriptedBackend().complete(request))
+    return Reply(text=response.text, prompt_tokens=response.usage.prompt_tokens,
+                 completion_tokens=response.usage.completion_tokens)
+
+
 @dataclass
 class LoopbackOpenAI:
     """The server. Use as a context manager; `base_url` ends in /v1 as the SDK expects.

@@ -157,3 +157,16 @@ def _wait_for_events(path: Path, *, at_least: int, process: subprocess.Popen[byt
             return
         time.sleep(0.02)
     pytest.fail("the search did not write events in time")
+
+
+def test_random_initial_population_and_tournament_selection(tmp_path: Path) -> None:
+    config = scripted_config(mutator="random", init_population=14, population=12,
+                             parent_selection="tournament", iterations=10)
+    run_search(config, tmp_path / "run", progress=False)
+    events = read_events(tmp_path / "run")
+    initial = [e for e in events if e.phase == "init"]
+    assert [e.mutator for e in initial] == ["seed"] + ["init"] * 14
+    population = read_json(tmp_path / "run" / "population.json")["population"]
+    assert len(population) <= 12
+    parents = {e.parent for e in search_events(tmp_path / "run")}
+    assert parents - {initial[0].arch}, "past 10 members, parents come from the population"
