@@ -93,6 +93,7 @@ def plot_best_so_far(
     arms = list(curves)
     for arm, seeded in curves.items():
         _draw_band(axes, arm, [curve for _, curve in seeded], arm_colour(arm, arms))
+    _log_scale_if_wide(axes, [v for _, c in _all(curves) for v in c])
     axes.set_xlabel("search iteration (proposals, invalid ones included)")
     axes.set_ylabel(f"best-so-far {score_label(proxy, higher_is_better)}")
     axes.grid(alpha=0.3)
@@ -102,6 +103,21 @@ def plot_best_so_far(
     csv_path = stem.with_suffix(".csv")
     _write_curve_csv(curves, csv_path)
     return [*paths, csv_path]
+
+
+LOG_SCALE_DECADES = 3.0
+"""Scores spanning more decades than this (all positive) are drawn on a log axis: GradNorm of
+plain networks grows geometrically with depth, and a linear axis would flatten the rest."""
+
+
+def _all(curves: Mapping[str, Sequence[tuple[int, Curve]]]) -> list[tuple[int, Curve]]:
+    return [pair for seeded in curves.values() for pair in seeded]
+
+
+def _log_scale_if_wide(axes: Axes, values: Sequence[float]) -> None:
+    finite = [v for v in values if math.isfinite(v)]
+    if finite and min(finite) > 0 and math.log10(max(finite) / min(finite)) > LOG_SCALE_DECADES:
+        axes.set_yscale("log")
 
 
 def _draw_band(axes: Axes, arm: str, curves: Sequence[Curve], colour: str) -> None:
@@ -147,6 +163,7 @@ def plot_score_distribution(
     axes.set_xlim(0.4, len(arms) + 0.6)
     axes.set_xticks(range(1, len(arms) + 1))
     axes.set_xticklabels([f"{arm} (n={len(scores[arm])})" for arm in arms])
+    _log_scale_if_wide(axes, [s.score for arm in arms for s in scores[arm]])
     axes.set_ylabel(score_label(proxy, higher_is_better))
     axes.set_title("scores of all valid proposals")
     axes.grid(alpha=0.3, axis="y")

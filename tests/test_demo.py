@@ -1,0 +1,55 @@
+"""The shipped transcript and the offline demo built on it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.config import load_config
+from agent.demo import (
+    DEFAULT_TRANSCRIPT,
+    demo_plan,
+    transcript_dir,
+    transcript_header,
+    transcript_seeds,
+)
+from agent.llm.recording import load_calls
+from agent.replay import replay_run
+from agent.session import llm_spec
+
+TRANSCRIPT = transcript_dir(DEFAULT_TRANSCRIPT)
+
+
+def test_the_transcript_says_how_it_was_produced() -> None:
+    header = transcript_header(TRANSCRIPT)
+    assert {"backend", "model", "date", "command"} <= set(header)
+    assert header["backend"].startswith("manual") and "Claude" in header["model"]
+
+
+def test_the_transcript_covers_every_seed_of_the_demo() -> None:
+    seeds = transcript_seeds(TRANSCRIPT)
+    assert seeds == [0, 1, 2]
+    for seed in seeds:
+        calls = load_calls(TRANSCRIPT / f"seed-{seed}")
+        assert calls and all(c.response is not None for c in calls)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_replaying_the_transcript_reproduces_the_recorded_run(seed: int, tmp_path: Path) -> None:
+    report = replay_run(TRANSCRIPT / f"seed-{seed}", tmp_path / "replayed", rescore=False)
+    assert report.identical, [d.describe() for d in report.differences]
+
+
+def test_the_demo_replays_the_recorded_configuration(tmp_path: Path) -> None:
+    plan = demo_plan(tmp_path / "demo")
+    assert tuple(plan.arms) == ("llm", "random") and tuple(plan.seeds) == (0, 1, 2)
+    recorded = load_config(TRANSCRIPT / "seed-1" / "config.toml")
+    replayed = plan.run_config("llm", 1)
+    spec = llm_spec(replayed)
+    assert spec.startswith("replay:") and spec.endswith("seed-1/llm_calls.jsonl")
+    assert replayed.model_dump(exclude={"llm", "model"}) == recorded.model_dump(
+        exclude={"llm", "model"}
+    )
+    assert replayed.llm_model == recorded.llm_model
+    assert plan.run_config("random", 1).mutator == "random"
