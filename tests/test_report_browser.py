@@ -31,19 +31,22 @@ FLAGS = (
 )
 
 CHECKER = """<!DOCTYPE html><html><body><pre id="result">pending</pre>
-<iframe id="frame" src="report.html" width="1200" height="800"></iframe>
 <script>
-const frame = document.getElementById("frame");
-const show = (value) => { document.getElementById("result").textContent = JSON.stringify(value); };
-frame.addEventListener("load", () => {
+// Defined before the iframe exists, so its load event cannot fire before the handler is set.
+function check(frame) {
+  const show = (value) => {
+    document.getElementById("result").textContent = JSON.stringify(value);
+  };
   const doc = frame.contentDocument;
   const images = Array.from(doc.images);
   Promise.all(images.map((img) => img.decode().then(
     () => [img.naturalWidth, img.naturalHeight], (error) => String(error))))
     .then((sizes) => show({title: doc.title, tables: doc.querySelectorAll("table").length,
                            images: sizes}));
-});
-</script></body></html>
+}
+</script>
+<iframe id="frame" src="report.html" width="1200" height="800" onload="check(this)"></iframe>
+</body></html>
 """
 
 LEAKY = '<!DOCTYPE html><html><body><img src="http://127.0.0.1:9/leak.png"></body></html>'
