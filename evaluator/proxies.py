@@ -187,10 +187,14 @@ def _release_device_memory(device: torch.device) -> None:
 
 
 @contextmanager
-def _seeded(seed: int) -> Iterator[None]:
-    """Seed the global torch RNG (as the reference does) and restore it afterwards."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+def _seeded(run: ProxyRun) -> Iterator[None]:
+    """Seed the global torch RNG (as the reference does) and restore it afterwards.
+
+    `manual_seed` also reseeds the CUDA generators, so the scoring device's state is saved too.
+    """
+    cuda_devices = [run.device] if run.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda_devices):
+        torch.manual_seed(run.seed)
         yield
 
 
@@ -230,7 +234,7 @@ def _images(run: ProxyRun, batch_size: int | None = None) -> torch.Tensor:
 
 def gradnorm(run: ProxyRun) -> float:
     """sqrt of the summed squared gradient norms of the mean cross-entropy on random labels."""
-    with _seeded(run.seed):
+    with _seeded(run):
         model = _scoring_model(run)
         logits = model(_images(run))
         labels = torch.randint(0, run.settings.num_classes, (run.settings.batch_size,))
@@ -244,7 +248,7 @@ def gradnorm(run: ProxyRun) -> float:
 
 def zen(run: ProxyRun) -> float:
     """Zen-score: log feature sensitivity to a small input perturbation plus the BN scales."""
-    with _seeded(run.seed), torch.no_grad():
+    with _seeded(run), torch.no_grad():
         model = _scoring_model(run)
         images, noise = _images(run), _images(run)
         features = model.forward_pre_gap(images)
@@ -270,7 +274,7 @@ def synflow(run: ProxyRun) -> float:
     Zen-NAS returns minus this sum, so its search prefers *smaller* synflow; we report the
     positive sum and declare `higher_is_better=False`, which orders candidates identically.
     """
-    with _seeded(run.seed):
+    with _seeded(run):
         model = _scoring_model(run)
     with torch.no_grad():
         for tensor in model.state_dict().values():
@@ -306,7 +310,7 @@ def naswot(run: ProxyRun) -> float:
         codes = (inputs[0].reshape(batch, -1) > 0).double()
         kernel.add_(codes @ codes.T).add_((1.0 - codes) @ (1.0 - codes).T)
 
-    with _seeded(run.seed), torch.no_grad():
+    with _seeded(run), torch.no_grad():
         model = _scoring_model(run)
         # Pre-hooks see a ReLU's input before the in-place ReLU overwrites it.
         hooks = [

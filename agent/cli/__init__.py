@@ -7,6 +7,7 @@ from agent.cli import (  # noqa: F401  (each module registers its commands on `a
     mutate_command,
     prompt_commands,
     replay_command,
+    score_command,
     search_command,
 )
 from agent.cli.app import app
