@@ -14,29 +14,31 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from agent.config import RunConfig
 from agent.runlog import read_events
 from agent.search import run_search
-from tests.loopback_openai import LoopbackOpenAI, scripted_reply
 
 
 def measure(concurrency: int, iterations: int, latency: float, out: Path) -> dict[str, Any]:
-    with LoopbackOpenAI(latency_s=latency, default=scripted_reply) as server:
+    with _endpoint(latency) as (base_url, stats):
         os.environ["OPENAI_API_KEY"] = "sk-bench-not-a-secret"
         config = RunConfig(
-            llm="openai:loopback", base_url=server.base_url, iterations=iterations,
+            llm="openai:loopback", base_url=base_url, iterations=iterations,
             concurrency=concurrency, seed=0,
         )
         cpu_before, wall_before = time.thread_time(), time.perf_counter()
         run_search(config, out, progress=False)
         wall = time.perf_counter() - wall_before
         loop_cpu = time.thread_time() - cpu_before
-        max_in_flight = server.max_in_flight
     events = read_events(out)
     return {
         "concurrency": concurrency, "iterations": iterations, "latency_s": latency,
@@ -44,8 +46,25 @@ def measure(concurrency: int, iterations: int, latency: float, out: Path) -> dic
         "scoring_s": round(sum(e.score_seconds for e in events), 2),
         "loop_cpu_s": round(loop_cpu, 2),
         "loop_cpu_ms_per_iteration": round(1000 * loop_cpu / iterations, 1),
-        "llm_calls": sum(e.llm_calls for e in events), "max_in_flight": max_in_flight,
+        "llm_calls": sum(e.llm_calls for e in events), **stats,
     }
+
+
+@contextmanager
+def _endpoint(latency: float) -> Iterator[tuple[str, dict[str, Any]]]:
+    """A scripted loopback endpoint in its own process, as a remote endpoint would be."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.loopback_openai", str(latency)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    stats: dict[str, Any] = {}
+    try:
+        assert server.stdout is not None and server.stdin is not None
+        yield server.stdout.readline().strip(), stats
+        server.stdin.close()
+        stats.update(json.loads(server.stdout.readline()))
+    finally:
+        server.wait(timeout=30)
 
 
 def main() -> None:

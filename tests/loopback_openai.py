@@ -269,3 +269,19 @@ def _completion(reply: Reply, body: Any) -> dict[str, Any]:
             "total_tokens": reply.prompt_tokens + reply.completion_tokens,
         },
     }
+
+
+def serve_scripted(latency_s: float) -> None:
+    """Run a scripted loopback endpoint until stdin closes; print its base URL first.
+
+    Used by the benchmarks, so that the endpoint's own work does not share a process (and its
+    interpreter lock) with the search being measured, as a real remote endpoint would not.
+    """
+    with LoopbackOpenAI(latency_s=latency_s, default=scripted_reply) as server:
+        print(server.base_url, flush=True)
+        sys.stdin.read()
+        print(json.dumps({"max_in_flight": server.max_in_flight}), flush=True)
+
+
+if __name__ == "__main__":
+    serve_scripted(float(sys.argv[1]) if len(sys.argv) > 1 else 0.0)
