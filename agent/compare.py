@@ -10,7 +10,6 @@ again on DIR skips finished runs and resumes partial ones.
 from __future__ import annotations
 
 import logging
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -20,7 +19,14 @@ from typing import Any, Protocol
 import tomli_w
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from agent.config import ConfigError, Mutator, RunConfig, config_from_dict, load_config
+from agent.config import (
+    ConfigError,
+    Mutator,
+    RunConfig,
+    config_from_dict,
+    load_config,
+    read_toml,
+)
 from agent.report import COMPARE_FILE, ReportResult, build_report
 from agent.runlog import CONFIG_FILE, SUMMARY_FILE, read_json
 from evaluator.errors import NasAgentError, UnknownNameError
@@ -119,21 +125,12 @@ def read_plan(path: Path) -> ComparePlan:
     Raises:
         ConfigError: the file is not TOML, or its configuration or arms are invalid.
     """
-    data = _read_toml(path)
+    data = read_toml(path)
     config = config_from_dict(data.get("config", {}), source=str(path))
     try:
         return make_plan(config, data.get("arms", []), data.get("seeds", []))
     except NasAgentError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
 
 
 # ---- resolving flags against a stored plan -------------------------------------------------
@@ -166,7 +163,7 @@ def resolve_plan(
     if config_path is None and not given and arms is None and seeds is None:
         return stored
     values = stored.config.model_dump()
-    values.update(_read_toml(config_path) if config_path else {})
+    values.update(read_toml(config_path) if config_path else {})
     values.update(given)
     requested = make_plan(
         config_from_dict(values, source="flags"),

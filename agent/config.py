@@ -113,7 +113,7 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> R
     Raises:
         ConfigError: the file is missing or not TOML, or a key is unknown or has a bad value.
     """
-    values: dict[str, Any] = _read_toml(path) if path else {}
+    values: dict[str, Any] = read_toml(path) if path else {}
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return config_from_dict(values, source=str(path) if path else "flags")
 
@@ -130,7 +130,8 @@ def config_from_dict(values: dict[str, Any], *, source: str = "config") -> RunCo
         raise ConfigError(f"invalid configuration in {source}: {problems}") from None
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file as a dict, or a ConfigError that names the file."""
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
