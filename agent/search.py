@@ -264,8 +264,7 @@ class Search:
         return Event(
             iteration=context.iteration, phase="search", mutator=str(self.config.mutator),
             parent=context.parent, parent_score=context.parent_score, outcome=outcome,
-            arch=canonical,
-            score=score, status=status, errors=proposal.errors,
+            arch=canonical, score=score, status=status, errors=proposal.errors,
             notes=proposal.notes + ((result.message,) if result and result.message else ()),
             expected_score=proposal.expected_score, llm_calls=proposal.llm_calls,
             tokens=proposal.tokens, repairs=proposal.repairs, seconds=evaluated.seconds,
@@ -279,9 +278,8 @@ class Search:
     ) -> tuple[Outcome, float | None, str | None]:
         if outcome is not Outcome.OK or canonical is None:
             return outcome, None, None
-        if canonical in self.state.scored or canonical == self.state.seed_arch:
-            earlier = self.state.scored.get(canonical)
-            return Outcome.DUPLICATE, earlier.score if earlier else self.state.seed_score, None
+        if canonical in self.state.scored:  # the seed is there too, from the init phase
+            return Outcome.DUPLICATE, self.state.scored[canonical].score, None
         if result is None or result.status is not ProxyStatus.OK:
             return Outcome.SCORE_FAILED, None, result.status if result else "error"
         return Outcome.OK, result.score, result.status
