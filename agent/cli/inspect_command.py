@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -19,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from agent.cli.app import app
+from agent.cli.inputs import read_architectures
 from evaluator.cost import Counting
 from evaluator.validation import Constraints, Report, check_string
 
@@ -34,7 +33,7 @@ def inspect_command(
     ] = None,
     file: Annotated[
         str | None,
-        typer.Option("--file", help="Read one block string per non-empty line; '-' is stdin."),
+        typer.Option("--file", help="One block string per line, # comments skipped; '-': stdin."),
     ] = None,
     search_space: Annotated[str, typer.Option(help="Search space the ops must belong to.")] = (
         "zennas-cifar"
@@ -55,7 +54,7 @@ def inspect_command(
         search_space=search_space, num_classes=num_classes, resolution=resolution,
         counting=counting, max_params=max_params, max_flops=max_flops, max_layers=max_layers,
     )
-    inputs = [*(archs or []), *_read_inputs(file)]
+    inputs = read_architectures(archs or [], file)
     if not inputs:
         raise typer.BadParameter(
             "give at least one block string, or --file PATH ('-' for stdin)", param_hint="ARCHS"
@@ -80,20 +79,6 @@ def _constraints(**values: Any) -> Constraints:
 def _flag_problem(location: tuple[int | str, ...], message: str) -> str:
     flag = "--" + str(location[0]).replace("_", "-")
     return f"{flag}: {message.removeprefix('Value error, ')}"
-
-
-def _read_inputs(file: str | None) -> list[str]:
-    """The non-empty lines of `file` ('-' = stdin), stripped of surrounding whitespace."""
-    if file is None:
-        return []
-    if file == "-":
-        text = sys.stdin.read()
-    else:
-        try:
-            text = Path(file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            raise typer.BadParameter(f"cannot read {file}: {error}", param_hint="--file") from None
-    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def report_json(report: Report) -> dict[str, Any]:

@@ -9,8 +9,6 @@ score and the decoder's message. All inputs are scored in one process.
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -19,12 +17,12 @@ from rich.console import Console
 from rich.table import Table
 
 from agent.cli.app import app
+from agent.cli.inputs import read_architectures
 from evaluator.codec import parse
 from evaluator.errors import BlockStringError, NasAgentError
 from evaluator.proxies import PROXIES, ProxyStatus, ScoreResult, ScoreSettings, score
 
 Opt = typer.Option
-STDIN_NAME = "-"
 
 
 @app.command("score")
@@ -52,7 +50,10 @@ def score_command(
     settings = _settings(
         proxy, batch_size, resolution, num_classes, seed, repeats, device, residual
     )
-    inputs = list(_inputs(archs or [], file))
+    try:
+        inputs = read_architectures(archs or [], file)
+    except typer.BadParameter as error:
+        _fail(str(error.message))
     if not inputs:
         _fail("give block strings as arguments or with --file PATH")
     rows = _score_all(inputs, settings)
@@ -98,20 +99,6 @@ def _settings(
         "num_classes": num_classes, "seed": seed, "repeats": repeats, "device": device,
         "residual": residual,
     })
-
-
-def _inputs(archs: Iterable[str], file: Path | None) -> Iterator[str]:
-    yield from archs
-    if file is None:
-        return
-    try:
-        text = sys.stdin.read() if str(file) == STDIN_NAME else file.read_text(encoding="utf-8")
-    except OSError as error:
-        _fail(f"cannot read {file}: {error}")
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped and not stripped.startswith("#"):
-            yield stripped
 
 
 def _score_all(inputs: list[str], settings: ScoreSettings) -> list[dict[str, Any]]:

@@ -1,0 +1,33 @@
+"""The example architectures in fixtures/ read through the CLI, comments included."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from agent.cli import app
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "architectures"
+
+
+def inspect_file(*args: str) -> list[dict[str, object]]:
+    result = CliRunner().invoke(app, ["inspect", *args, "--counting", "zennas", "--json"])
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.output.splitlines()]
+
+
+def test_cifar_references_match_the_released_sizes() -> None:
+    records = inspect_file("--file", str(FIXTURES / "zennas-reference.txt"), "--num-classes", "10")
+    # zennas-semantics section 4: the ZenNet sizes with 10 classes (0.5M, 1M, 2M).
+    assert [r["params"] for r in records] == [90_201, 494_217, 985_105, 1_969_001]
+
+
+def test_imagenet_references_match_the_released_flops() -> None:
+    records = inspect_file(
+        "--file", str(FIXTURES / "zennas-imagenet.txt"), "--search-space", "zennas-imagenet",
+        "--resolution", "224", "--num-classes", "1000",
+    )
+    assert [r["flops"] for r in records] == [162_396_776, 399_976_216]
+    assert records[1]["layers"] == 14
