@@ -1,4 +1,5 @@
-"""Reading architectures given on the command line or in a file, the same way everywhere."""
+"""What several commands read from their flags, read the same way everywhere: architectures
+(arguments or a file) and validation constraints (search space, budgets)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
+
+from evaluator.validation import Constraints
 
 STDIN_NAME = "-"
 
@@ -32,3 +36,25 @@ def _file_lines(file: str | Path | None) -> list[str]:
         raise typer.BadParameter(f"cannot read {file}: {error}", param_hint="--file") from None
     lines = (line.strip() for line in text.splitlines())
     return [line for line in lines if line and not line.startswith("#")]
+
+
+def constraints_from_flags(**flags: object) -> Constraints:
+    """Validation constraints from CLI flags; a budget of None or 0 means no budget.
+
+    Raises:
+        typer.BadParameter: a bad value, named by its flag.
+    """
+    values = {
+        name: None if name.startswith("max_") and value in (None, 0) else value
+        for name, value in flags.items()
+    }
+    try:
+        return Constraints.model_validate(values)
+    except ValidationError as error:
+        problems = [_flag_problem(item["loc"], item["msg"]) for item in error.errors()]
+        raise typer.BadParameter("; ".join(problems)) from None
+
+
+def _flag_problem(location: tuple[int | str, ...], message: str) -> str:
+    flag = "--" + str(location[0]).replace("_", "-") if location else "flags"
+    return f"{flag}: {message.removeprefix('Value error, ')}"

@@ -11,15 +11,14 @@ import logging
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from agent.cli.app import app
-from agent.cli.inputs import read_architectures
+from agent.cli.inputs import constraints_from_flags, read_architectures
 from evaluator.cost import Counting
-from evaluator.validation import Constraints, Report, check_string
+from evaluator.validation import Report, check_string
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +49,7 @@ def inspect_command(
 
     Exit code 0 when every input is valid, 1 when any is invalid, 2 on usage errors.
     """
-    constraints = _constraints(
+    constraints = constraints_from_flags(
         search_space=search_space, num_classes=num_classes, resolution=resolution,
         counting=counting, max_params=max_params, max_flops=max_flops, max_layers=max_layers,
     )
@@ -66,19 +65,6 @@ def inspect_command(
     else:
         _print_table(reports)
     raise typer.Exit(EXIT_OK if all(report.valid for report in reports) else EXIT_INVALID)
-
-
-def _constraints(**values: Any) -> Constraints:
-    try:
-        return Constraints(**values)
-    except ValidationError as error:
-        problems = [_flag_problem(item["loc"], item["msg"]) for item in error.errors()]
-        raise typer.BadParameter("; ".join(problems)) from None
-
-
-def _flag_problem(location: tuple[int | str, ...], message: str) -> str:
-    flag = "--" + str(location[0]).replace("_", "-")
-    return f"{flag}: {message.removeprefix('Value error, ')}"
 
 
 def report_json(report: Report) -> dict[str, Any]:

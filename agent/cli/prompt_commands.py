@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
 from agent.cli.app import app
+from agent.cli.inputs import constraints_from_flags
 from agent.outcomes import Outcome
 from agent.prompting import Chat, PromptSettings, mutation_messages
 from agent.response import MAX_REPLY_CHARS, Verdict, judge_reply
 from evaluator.errors import NasAgentError
-from evaluator.validation import Constraints
 
 SearchSpaceOption = Annotated[str, typer.Option(help="Search space name.")]
 MaxParamsOption = Annotated[float, typer.Option(help="Parameter budget (0: none).")]
@@ -30,23 +29,6 @@ MaxLayersOption = Annotated[
 NumClassesOption = Annotated[int, typer.Option(help="Classifier outputs.")]
 ResolutionOption = Annotated[int, typer.Option(help="Input resolution in pixels.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def build_constraints(
-    search_space: str, max_params: float, max_flops: float, max_layers: int,
-    num_classes: int, resolution: int,
-) -> Constraints:
-    """Constraints from CLI flags (a budget <= 0 means none); a bad value is a usage error."""
-    try:
-        return Constraints(
-            search_space=search_space, num_classes=num_classes, resolution=resolution,
-            max_params=max_params if max_params > 0 else None,
-            max_flops=max_flops if max_flops > 0 else None,
-            max_layers=max_layers if max_layers > 0 else None,
-        )
-    except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        raise typer.BadParameter(problems) from None
 
 
 @app.command("prompt")
@@ -66,8 +48,9 @@ def prompt_command(
     as_json: JsonOption = False,
 ) -> None:
     """Print the mutation prompt the model would receive for ARCH."""
-    constraints = build_constraints(
-        search_space, max_params, max_flops, max_layers, num_classes, resolution
+    constraints = constraints_from_flags(
+        search_space=search_space, max_params=max_params, max_flops=max_flops,
+        max_layers=max_layers, num_classes=num_classes, resolution=resolution,
     )
     settings = PromptSettings(
         constraints=constraints, proxy=proxy, include_proxy_source=include_proxy_source
@@ -103,8 +86,9 @@ def check_response_command(
     Prints the outcome, the canonical architecture, errors and notes; exits 0 when the outcome
     is ok or no_change and 1 otherwise.
     """
-    constraints = build_constraints(
-        search_space, max_params, max_flops, max_layers, num_classes, resolution
+    constraints = constraints_from_flags(
+        search_space=search_space, max_params=max_params, max_flops=max_flops,
+        max_layers=max_layers, num_classes=num_classes, resolution=resolution,
     )
     verdict = judge_reply(_read_reply(file), finish_reason, parent=parent, constraints=constraints)
     if as_json:
