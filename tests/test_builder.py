@@ -6,9 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from evaluator import CIFAR_SEED, OPS, parse
+from evaluator import CIFAR_SEED, IMAGENET_SEED, OPS, parse
 from evaluator.builder import BN_EPS, MasterNet, ModelBuildError, build_model, idw_widths
 from evaluator.cost import Counting, count_cost
+from evaluator.mutation import RandomMutator
 from evaluator.search_space import Family
 
 NUM_CLASSES = 10
@@ -124,3 +125,23 @@ def test_zero_sized_fields_are_build_errors() -> None:
         build_model(parse("SuperConvK3BNRELU(3,8,1,0)"))
     with pytest.raises(ModelBuildError, match="stride"):
         build_model(parse("SuperConvK3BNRELU(3,8,0,1)"))
+
+
+@pytest.mark.parametrize(("space", "start"), [
+    ("zennas-cifar", CIFAR_SEED),
+    ("zennas-imagenet", IMAGENET_SEED),
+    ("all", CIFAR_SEED),
+])
+def test_exact_params_equal_numel_over_mutated_architectures(space: str, start: str) -> None:
+    """Chains of random mutations visit every family; exact counting must follow each one."""
+    mutator = RandomMutator(space, seed=11)
+    arch = parse(start)
+    families = set()
+    for _ in range(30):
+        arch = mutator.mutate(arch, num_replaces=2)
+        families |= {block.family for block in arch.blocks}
+        numel = sum(p.numel() for p in build_model(arch, num_classes=100).parameters())
+        assert numel == count_cost(arch, num_classes=100).params, str(arch)
+    expected = {Family.CONV, Family.IDW} if space == "zennas-imagenet" else {
+        Family.CONV, Family.KXKX, Family.K1KXK1}
+    assert expected <= families
