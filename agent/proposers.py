@@ -48,7 +48,7 @@ class Proposal:
 
     def count_call(self, response: LLMResponse) -> None:
         self.llm_calls += 1
-        self.tokens += response.usage.prompt_tokens + response.usage.completion_tokens
+        self.tokens += response.usage.total_tokens
         self.llm_seconds += response.latency_s
 
 
@@ -139,16 +139,16 @@ class LLMProposer:
         return LLMRequest(
             purpose=purpose,
             messages=tuple(Message.model_validate(m) for m in messages),
-            params=sampling_params(self.config, context.rng),
+            params=sampling_params(self.config, context.rng.choice(self.config.temperature)),
             response_schema=schema, schema_name="mutation", iteration=context.iteration,
         )
 
 
-def sampling_params(config: RunConfig, rng: random.Random) -> SamplingParams:
-    """Sampling parameters for one call; the temperature is drawn from the configured list."""
+def sampling_params(config: RunConfig, temperature: float) -> SamplingParams:
+    """Sampling parameters of one call (mutation calls draw `temperature` from the list)."""
     return SamplingParams.model_validate({
         "model": config.llm_model,
-        "temperature": rng.choice(config.temperature),
+        "temperature": temperature,
         "max_tokens": config.max_tokens,
         "seed": config.llm_seed,
         "response_format": config.response_format,

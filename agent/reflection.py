@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agent.config import RunConfig
-from agent.llm.base import LLMBackend, LLMError, LLMRequest, Message, SamplingParams
+from agent.llm.base import LLMBackend, LLMError, LLMRequest, Message
 from agent.outcomes import HistoryEntry
 from agent.prompting import PromptSettings, reflection_messages
+from agent.proposers import sampling_params
 from agent.response import LESSONS_SCHEMA, parse_lessons
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class Reflector:
         except LLMError as exc:
             logger.warning("reflection at iteration %d failed: %s", iteration, exc)
             return Reflection(lessons, 1, 0, error=f"reflection failed: {exc}")
-        tokens = response.usage.prompt_tokens + response.usage.completion_tokens
+        tokens = response.usage.total_tokens
         new_lessons = tuple(parse_lessons(response.text, limit=self.config.max_lessons))
         if not new_lessons:
             return Reflection(lessons, 1, tokens, error="reflection reply held no lessons")
@@ -60,13 +61,7 @@ class Reflector:
     ) -> LLMRequest:
         messages = reflection_messages(history, lessons, self.settings)
         json_schema = self.config.response_format == "json_schema"
-        params = SamplingParams.model_validate({
-            "model": self.config.llm_model,
-            "temperature": min(self.config.temperature),
-            "max_tokens": self.config.max_tokens,
-            "seed": self.config.llm_seed,
-            "response_format": self.config.response_format,
-        })
+        params = sampling_params(self.config, min(self.config.temperature))
         return LLMRequest(
             purpose="reflection", messages=tuple(Message.model_validate(m) for m in messages),
             params=params, response_schema=LESSONS_SCHEMA if json_schema else None,

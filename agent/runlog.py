@@ -101,13 +101,34 @@ def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def repair_torn_tail(path: Path) -> None:
-    """Cut an unfinished last line off a JSON Lines file before appending to it again."""
+    """Make a JSON Lines file safe to append to after a killed writer.
+
+    A last line that is a whole record lacking only its newline gets the newline; an
+    unfinished fragment is cut off, with a warning.
+    """
     if not path.exists():
         return
     data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        path.write_bytes(data[: data.rfind(b"\n") + 1])
-        logger.warning("%s: removed a torn last line before resuming", path)
+    if not data or data.endswith(b"\n"):
+        return
+    keep = data.rfind(b"\n") + 1
+    fragment = data[keep:]
+    if _is_json(fragment):
+        with path.open("ab") as handle:
+            handle.write(b"\n")
+        return
+    logger.warning("%s: removing a torn last line (%d bytes) left by an interrupted run", path,
+                   len(fragment))
+    with path.open("r+b") as handle:
+        handle.truncate(keep)
+
+
+def _is_json(data: bytes) -> bool:
+    try:
+        json.loads(data)
+    except ValueError:
+        return False
+    return True
 
 
 def read_events(run_dir: Path) -> list[Event]:

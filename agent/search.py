@@ -36,7 +36,6 @@ from agent.runlog import (
     BEST_FILE,
     CONFIG_FILE,
     EVENTS_FILE,
-    LLM_CALLS_FILE,
     POPULATION_FILE,
     SUMMARY_FILE,
     Event,
@@ -430,8 +429,7 @@ def prepare_run_dir(config: RunConfig, run_dir: Path, *, resume: bool) -> None:
     if resume:
         if not (run_dir / CONFIG_FILE).exists():
             raise ConfigError(f"{run_dir} is not a run directory (no {CONFIG_FILE}); cannot resume")
-        for name in (EVENTS_FILE, LLM_CALLS_FILE):
-            repair_torn_tail(run_dir / name)
+        repair_torn_tail(run_dir / EVENTS_FILE)  # llm_calls.jsonl: its recorder repairs it
         write_config(config, run_dir / CONFIG_FILE)  # --iterations may have extended the budget
         return
     if has_log:

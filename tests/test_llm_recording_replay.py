@@ -12,7 +12,6 @@ import pytest
 from loopback_openai import LoopbackOpenAI, Reply, ServerError
 
 from agent.llm import (
-    CALLS_FILENAME,
     NO_RETRY,
     BackendOptions,
     CallRecord,
@@ -34,6 +33,7 @@ from agent.llm import (
     make_backend,
 )
 from agent.llm.recording import CallRecordError
+from agent.runlog import LLM_CALLS_FILE
 from evaluator import CIFAR_SEED
 
 KEY = "sk-test-SECRET"
@@ -106,7 +106,7 @@ def test_request_hash_ignores_metadata_only() -> None:
 # --- recording ----------------------------------------------------------------------------------
 
 def test_recording_contents_and_no_credentials(tmp_path: Path) -> None:
-    path = tmp_path / CALLS_FILENAME
+    path = tmp_path / LLM_CALLS_FILE
     with LoopbackOpenAI() as server, CallRecorder(path) as recorder:
         server.enqueue(Reply("fine", finish_reason="length"), ServerError(401, "bad key"))
         live = OpenAIBackend.from_env("scripted", base_url=server.base_url, retry=NO_RETRY,
@@ -135,7 +135,7 @@ def test_recording_contents_and_no_credentials(tmp_path: Path) -> None:
 
 
 def test_load_calls_round_trip(tmp_path: Path) -> None:
-    responses = record_scripted(tmp_path / CALLS_FILENAME, mutation_request(0), mutation_request(1))
+    responses = record_scripted(tmp_path / LLM_CALLS_FILE, mutation_request(0), mutation_request(1))
     records = load_calls(tmp_path)  # a run directory works too
     assert [r.response.text for r in records if r.response] == [r.text for r in responses]
     assert records[0].to_request().request_hash() == records[0].request_hash
@@ -144,7 +144,7 @@ def test_load_calls_round_trip(tmp_path: Path) -> None:
 def test_torn_last_line_is_skipped_then_cut(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = tmp_path / CALLS_FILENAME
+    path = tmp_path / LLM_CALLS_FILE
     record_scripted(path, mutation_request(0), mutation_request(1))
     with path.open("a") as file:
         file.write('{"request_hash": "abc", "purpose": "mutat')  # killed mid-write
@@ -157,13 +157,13 @@ def test_torn_last_line_is_skipped_then_cut(
 
 
 def test_a_new_recorder_creates_an_empty_valid_record(tmp_path: Path) -> None:
-    with CallRecorder(tmp_path / "run" / CALLS_FILENAME):
+    with CallRecorder(tmp_path / "run" / LLM_CALLS_FILE):
         pass
     assert load_calls(tmp_path / "run") == []
 
 
 def test_corrupt_middle_line_is_an_error(tmp_path: Path) -> None:
-    path = tmp_path / CALLS_FILENAME
+    path = tmp_path / LLM_CALLS_FILE
     record_scripted(path, mutation_request(0))
     lines = path.read_text().splitlines()
     path.write_text("\n".join(["{not json", *lines]) + "\n")
@@ -175,7 +175,7 @@ def test_corrupt_middle_line_is_an_error(tmp_path: Path) -> None:
 
 def test_strict_replay_serves_recorded_replies(tmp_path: Path) -> None:
     requests = [mutation_request(seed) for seed in range(3)]
-    original = record_scripted(tmp_path / CALLS_FILENAME, *requests)
+    original = record_scripted(tmp_path / LLM_CALLS_FILE, *requests)
     backend = make_backend(f"replay:{tmp_path}", BackendOptions())
     replayed = run(backend, *reversed(requests))
     assert [r.text for r in reversed(replayed)] == [r.text for r in original]
@@ -264,7 +264,7 @@ def test_fallback_can_re_ask_recorded_failures() -> None:
 
 
 def test_resume_after_kill_asks_only_what_was_not_answered(tmp_path: Path) -> None:
-    path = tmp_path / CALLS_FILENAME
+    path = tmp_path / LLM_CALLS_FILE
     requests = [mutation_request(seed) for seed in range(4)]
     first_run = record_scripted(path, *requests[:3])
     lines = path.read_text().splitlines(keepends=True)

@@ -22,7 +22,6 @@ from agent.llm.factory import BACKENDS, BackendOptions, make_backend
 from agent.llm.manual import ManualBackend
 from agent.llm.openai_backend import OpenAIBackend
 from agent.llm.recording import (
-    CALLS_FILENAME,
     CallRecord,
     CallRecorder,
     RecordingBackend,
@@ -33,7 +32,7 @@ from agent.llm.retry import NO_RETRY, RetryPolicy
 from agent.llm.scripted import ScriptedBackend
 
 __all__ = [
-    "BACKENDS", "CALLS_FILENAME", "NO_RETRY", "BackendOptions", "CallRecord", "CallRecorder",
+    "BACKENDS", "NO_RETRY", "BackendOptions", "CallRecord", "CallRecorder",
     "ErrorKind", "FallbackBackend", "LLMBackend", "LLMConfigError", "LLMError", "LLMRequest",
     "LLMResponse", "ManualBackend", "Message", "OpenAIBackend", "RecordedReplies",
     "RecordingBackend", "ReplayBackend", "ResponseFormat", "RetryPolicy", "SamplingParams",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import re
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from agent.llm.base import (
     TokenUsage,
     approximate_tokens,
 )
+from agent.runlog import write_json
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class ManualBackend:
         started = time.perf_counter()
         stem = f"{self._next_sequence:06d}-{request.request_hash()[:12]}"
         self._next_sequence += 1  # no await since reading it, so concurrent calls never clash
-        _write_atomically(self.requests_dir / f"{stem}.json", self._request_document(stem, request))
+        write_json(self.requests_dir / f"{stem}.json", self._request_document(stem, request))
         text, finish_reason = await self._wait_for_answer(stem)
         prompt = "".join(message.content for message in request.messages)
         usage = TokenUsage(prompt_tokens=approximate_tokens(prompt),
@@ -150,12 +150,6 @@ def _stat(path: Path) -> tuple[int, int] | None:
     except FileNotFoundError:
         return None
     return status.st_size, status.st_mtime_ns
-
-
-def _write_atomically(path: Path, document: dict[str, Any]) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
 
 
 def _first_free_sequence(requests_dir: Path) -> int:

@@ -28,11 +28,11 @@ from agent.llm.base import (
     SamplingParams,
     TokenUsage,
 )
+from agent.runlog import LLM_CALLS_FILE, repair_torn_tail
 from evaluator.errors import NasAgentError
 
 logger = logging.getLogger(__name__)
 
-CALLS_FILENAME = "llm_calls.jsonl"
 """The name of the call record inside a run directory."""
 
 
@@ -116,7 +116,7 @@ class CallRecorder:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        _cut_torn_tail(self.path)
+        repair_torn_tail(self.path)
         self.path.touch(exist_ok=True)  # an empty record is a valid record: nothing asked yet
         self._lock = threading.Lock()
         self._file: IO[str] | None = None
@@ -187,7 +187,7 @@ class RecordingBackend:
 def resolve_calls_path(path: str | Path) -> Path:
     """`path` itself, or `path/llm_calls.jsonl` when `path` is a run directory."""
     path = Path(path)
-    return path / CALLS_FILENAME if path.is_dir() else path
+    return path / LLM_CALLS_FILE if path.is_dir() else path
 
 
 def load_calls(path: str | Path) -> list[CallRecord]:
@@ -237,30 +237,3 @@ def read_transcript_header(path: str | Path) -> dict[str, Any] | None:
         return None
     header = json.loads(first)[TRANSCRIPT_HEADER_KEY]
     return header if isinstance(header, dict) else None
-
-
-def _cut_torn_tail(path: Path) -> None:
-    """Remove a trailing fragment left by a killed writer so appended lines stay whole."""
-    if not path.exists():
-        return
-    data = path.read_bytes()
-    if not data or data.endswith(b"\n"):
-        return
-    keep = data.rfind(b"\n") + 1
-    fragment = data[keep:]
-    if _is_json(fragment):
-        with path.open("ab") as file:  # a whole record that only lacks its newline
-            file.write(b"\n")
-        return
-    logger.warning("%s: removing a torn last line (%d bytes) left by an interrupted run", path,
-                   len(fragment))
-    with path.open("r+b") as file:
-        file.truncate(keep)
-
-
-def _is_json(data: bytes) -> bool:
-    try:
-        json.loads(data)
-    except ValueError:
-        return False
-    return True
