@@ -14,8 +14,7 @@ the reference distribution; `block_candidates` enumerates that flattened multise
 
 Deliberate difference: the IDW space of Zen-NAS clamps new channel counts only from below (at 8),
 so it can propose more than 2048 channels, which our validator refuses. We clamp to [8, 2048] in
-every space (so `SearchSpace.min_channels_only` only records the reference's behaviour);
-`channel_candidates(c, min_only=True)` still gives the reference's IDW list.
+every space; `channel_candidates(c, min_only=True)` still gives the reference's IDW list.
 """
 
 from __future__ import annotations

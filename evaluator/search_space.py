@@ -145,7 +145,6 @@ class SearchSpace:
     ops: tuple[str, ...]
     mutation_families: tuple[tuple[str, ...], ...]
     description: str
-    min_channels_only: bool = False
     freeze_head_conv: bool = False
 
     def __contains__(self, op_name: object) -> bool:
@@ -175,7 +174,6 @@ SEARCH_SPACES: dict[str, SearchSpace] = {
         (_IDW_OPS,),
         "Zen-NAS IDW_fixfc space (ImageNet FLOPs scripts): SuperConv and inverted-residual "
         "depthwise (IDW) blocks; the 1x1 head conv keeps its width during random mutation.",
-        min_channels_only=True,
         freeze_head_conv=True,
     ),
     "all": SearchSpace(
