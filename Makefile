@@ -6,6 +6,10 @@ BIN := $(VENV)/bin
 # the package itself only declares a range, so this pin never reaches users.
 TORCH_SPEC ?= torch==2.13.0
 
+# mypy cannot follow setuptools' package-dir mapping, so it checks a tree of links laid out
+# as the installed namespace (build/typecheck/nasagent/{agent,evaluator,prompts}).
+TYPECHECK = bash tools/typecheck-tree && $(BIN)/mypy
+
 .PHONY: venv install install-dev demo test lint typecheck bench clean
 
 $(BIN)/python:
@@ -26,15 +30,15 @@ demo: install
 	$(BIN)/nasagent demo --out runs/demo
 
 lint: install-dev
-	$(BIN)/ruff check agent evaluator prompts tests bench
-	$(BIN)/mypy
+	$(BIN)/ruff check nasagent agent evaluator prompts fixtures tests bench tools setup.py
+	$(TYPECHECK)
 
 typecheck: install-dev
-	$(BIN)/mypy
+	$(TYPECHECK)
 
 test: install-dev
-	$(BIN)/ruff check agent evaluator prompts tests bench
-	$(BIN)/mypy
+	$(BIN)/ruff check nasagent agent evaluator prompts fixtures tests bench tools setup.py
+	$(TYPECHECK)
 	$(BIN)/python -m pytest
 
 bench: install-dev

@@ -1,5 +1,5 @@
 """`python -m agent` runs the nasagent CLI."""
 
-from agent.cli import main
+from nasagent.agent.cli import main
 
 main()

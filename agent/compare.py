@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import tomli_w
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from agent.config import (
+from nasagent.agent.config import (
     ConfigError,
     Mutator,
     RunConfig,
@@ -27,9 +27,9 @@ from agent.config import (
     load_config,
     read_toml,
 )
-from agent.report import COMPARE_FILE, ReportResult, build_report
-from agent.runlog import CONFIG_FILE, SUMMARY_FILE, read_json
-from evaluator.errors import NasAgentError, UnknownNameError
+from nasagent.agent.report import COMPARE_FILE, ReportResult, build_report
+from nasagent.agent.runlog import CONFIG_FILE, SUMMARY_FILE, read_json
+from nasagent.evaluator.errors import NasAgentError, UnknownNameError
 
 logger = logging.getLogger(__name__)
 
@@ -290,6 +290,8 @@ def _run_one(
 
 
 def _default_run() -> RunFunction:
-    from agent.search import run_search  # imported late: torch and the LLM SDK load with it
+    from nasagent.agent.search import (
+        run_search,  # imported late: torch and the LLM SDK load with it
+    )
 
     return run_search

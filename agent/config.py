@@ -15,8 +15,8 @@ from typing import Any, Literal
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from evaluator import CIFAR_SEED
-from evaluator.errors import NasAgentError
+from nasagent.evaluator import CIFAR_SEED
+from nasagent.evaluator.errors import NasAgentError
 
 
 class ConfigError(NasAgentError):

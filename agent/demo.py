@@ -10,22 +10,23 @@ so it needs no network and no API key and reproduces the recorded LLM runs exact
 from __future__ import annotations
 
 import json
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from agent.compare import COMPARE_FILE, ComparePlan, make_plan, resolve_plan
-from agent.config import ConfigError, config_from_dict, load_config
-from agent.llm.recording import read_transcript_header
-from agent.runlog import CONFIG_FILE, LLM_CALLS_FILE
+from nasagent.agent.compare import COMPARE_FILE, ComparePlan, make_plan, resolve_plan
+from nasagent.agent.config import ConfigError, config_from_dict, load_config
+from nasagent.agent.llm.recording import read_transcript_header
+from nasagent.agent.runlog import CONFIG_FILE, LLM_CALLS_FILE
 
 DEFAULT_TRANSCRIPT = "claude-manual-cifar"
 
 
 def fixtures_dir() -> Path:
-    """The repository's fixtures/ folder (the demo runs from a checkout)."""
-    path = Path(__file__).resolve().parent.parent / "fixtures"
-    if not path.is_dir():
-        raise ConfigError(f"the demo needs the repository's fixtures/ folder, not found at {path}")
+    """The shipped fixtures (`nasagent.fixtures`: the checkout's fixtures/ or the wheel's copy)."""
+    path = Path(str(files("nasagent.fixtures")))
+    if not (path / "transcripts").is_dir():
+        raise ConfigError(f"the demo needs the shipped transcripts, not found under {path}")
     return path
 
 

@@ -18,7 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from agent.stats import Curve, mean_std_band
+from nasagent.agent.stats import Curve, mean_std_band
 
 ARM_COLOURS: dict[str, str] = {
     "llm": "#1f77b4",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from agent.config import ParentSelection
+from nasagent.agent.config import ParentSelection
 
 SEED_PARENT_THRESHOLD = 10
 """Zen-NAS/RZ-NAS rule: while the population holds this many members or fewer, mutate the seed."""

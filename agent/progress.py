@@ -9,11 +9,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 
-from agent.outcomes import Outcome
-from agent.runlog import Event
+from nasagent.agent.outcomes import Outcome
+from nasagent.agent.runlog import Event
 
 if TYPE_CHECKING:
-    from agent.search import SearchState
+    from nasagent.agent.search import SearchState
 
 
 class Progress:

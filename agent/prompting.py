@@ -27,15 +27,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.outcomes import HistoryEntry
-from evaluator import CIFAR_SEED, IMAGENET_SEED
-from evaluator.codec import parse
-from evaluator.cost import RGB_CHANNELS
-from evaluator.errors import UnknownNameError
-from evaluator.proxies import PROXIES
-from evaluator.search_space import CONV_FIELDS, RES_FIELDS, SearchSpace, get_search_space
-from evaluator.validation import CHANNEL_MULTIPLE, MAX_CHANNELS, Constraints
-from prompts import render
+from nasagent.agent.outcomes import HistoryEntry
+from nasagent.evaluator import CIFAR_SEED, IMAGENET_SEED
+from nasagent.evaluator.codec import parse
+from nasagent.evaluator.cost import RGB_CHANNELS
+from nasagent.evaluator.errors import UnknownNameError
+from nasagent.evaluator.proxies import PROXIES
+from nasagent.evaluator.search_space import CONV_FIELDS, RES_FIELDS, SearchSpace, get_search_space
+from nasagent.evaluator.validation import CHANNEL_MULTIPLE, MAX_CHANNELS, Constraints
+from nasagent.prompts import render
 
 logger = logging.getLogger(__name__)
 

@@ -8,15 +8,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from agent.config import Mutator, RunConfig
-from agent.llm.base import LLMBackend, LLMError, LLMRequest, LLMResponse, Message, SamplingParams
-from agent.outcomes import HistoryEntry, Outcome
-from agent.prompting import PromptSettings, mutation_messages, repair_message
-from agent.response import MUTATION_SCHEMA, Verdict, judge_reply
-from evaluator import Architecture, parse
-from evaluator.errors import UnknownNameError
-from evaluator.mutation import RandomMutator
-from evaluator.validation import Constraints, check
+from nasagent.agent.config import Mutator, RunConfig
+from nasagent.agent.llm.base import (
+    LLMBackend,
+    LLMError,
+    LLMRequest,
+    LLMResponse,
+    Message,
+    SamplingParams,
+)
+from nasagent.agent.outcomes import HistoryEntry, Outcome
+from nasagent.agent.prompting import PromptSettings, mutation_messages, repair_message
+from nasagent.agent.response import MUTATION_SCHEMA, Verdict, judge_reply
+from nasagent.evaluator import Architecture, parse
+from nasagent.evaluator.errors import UnknownNameError
+from nasagent.evaluator.mutation import RandomMutator
+from nasagent.evaluator.validation import Constraints, check
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,12 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from agent.config import RunConfig
-from agent.llm.base import LLMBackend, LLMError, LLMRequest, Message
-from agent.outcomes import HistoryEntry
-from agent.prompting import PromptSettings, reflection_messages
-from agent.proposers import sampling_params
-from agent.response import LESSONS_SCHEMA, parse_lessons
+from nasagent.agent.config import RunConfig
+from nasagent.agent.llm.base import LLMBackend, LLMError, LLMRequest, Message
+from nasagent.agent.outcomes import HistoryEntry
+from nasagent.agent.prompting import PromptSettings, reflection_messages
+from nasagent.agent.proposers import sampling_params
+from nasagent.agent.response import LESSONS_SCHEMA, parse_lessons
 
 logger = logging.getLogger(__name__)
 

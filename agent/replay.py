@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.config import load_config
-from agent.runlog import CONFIG_FILE, EVENTS_FILE, LLM_CALLS_FILE, Event, read_events
-from agent.search import RunResult, run_search
+from nasagent.agent.config import load_config
+from nasagent.agent.runlog import CONFIG_FILE, EVENTS_FILE, LLM_CALLS_FILE, Event, read_events
+from nasagent.agent.search import RunResult, run_search
 
 MAX_REPORTED_DIFFERENCES = 20
 

@@ -20,18 +20,25 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from rich.table import Table
 
-from agent.config import RunConfig, load_config
-from agent.outcomes import Outcome
-from agent.plots import (
+from nasagent.agent.config import RunConfig, load_config
+from nasagent.agent.outcomes import Outcome
+from nasagent.agent.plots import (
     BEST_SO_FAR_STEM,
     DISTRIBUTION_STEM,
     SeedScore,
     plot_best_so_far,
     plot_score_distribution,
 )
-from agent.runlog import CONFIG_FILE, EVENTS_FILE, SUMMARY_FILE, Event, read_events, read_json
-from agent.runlog import write_json as write_json_file
-from agent.stats import (
+from nasagent.agent.runlog import (
+    CONFIG_FILE,
+    EVENTS_FILE,
+    SUMMARY_FILE,
+    Event,
+    read_events,
+    read_json,
+)
+from nasagent.agent.runlog import write_json as write_json_file
+from nasagent.agent.stats import (
     Curve,
     best_so_far,
     is_better,
@@ -41,8 +48,8 @@ from agent.stats import (
     outcome_rate,
     summarize,
 )
-from evaluator.errors import NasAgentError
-from evaluator.proxies import get_proxy
+from nasagent.evaluator.errors import NasAgentError
+from nasagent.evaluator.proxies import get_proxy
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +132,9 @@ def _seed_number(path: Path) -> int:
 
 
 def _arm_order(directory: Path) -> dict[str, int]:
-    from agent.compare import read_plan  # compare imports this module; only the order is needed
+    from nasagent.agent.compare import (
+        read_plan,  # compare imports this module; only the order is needed
+    )
 
     path = directory / COMPARE_FILE
     return {arm: i for i, arm in enumerate(read_plan(path).arms)} if path.exists() else {}
@@ -413,7 +422,7 @@ def _valid_scores(runs: Sequence[RunData]) -> list[SeedScore]:
 def _html_environment() -> Environment:
     # Autoescape on: block strings, notes and config text must never become markup.
     return Environment(
-        loader=PackageLoader("prompts", "."), undefined=StrictUndefined, autoescape=True,
+        loader=PackageLoader("nasagent.prompts", "."), undefined=StrictUndefined, autoescape=True,
         trim_blocks=True, lstrip_blocks=True,
     )
 

@@ -35,11 +35,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from agent.outcomes import Outcome
-from evaluator.architecture import Architecture
-from evaluator.codec import canonicalize
-from evaluator.errors import BlockStringError, NasAgentError
-from evaluator.validation import Constraints, check_string
+from nasagent.agent.outcomes import Outcome
+from nasagent.evaluator.architecture import Architecture
+from nasagent.evaluator.codec import canonicalize
+from nasagent.evaluator.errors import BlockStringError, NasAgentError
+from nasagent.evaluator.validation import Constraints, check_string
 
 logger = logging.getLogger(__name__)
 

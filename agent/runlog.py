@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from agent.outcomes import Outcome
+from nasagent.agent.outcomes import Outcome
 
 logger = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
-from evaluator import Architecture, parse
-from evaluator.proxies import ScoreResult, ScoreSettings, score
+from nasagent.evaluator import Architecture, parse
+from nasagent.evaluator.proxies import ScoreResult, ScoreSettings, score
 
 
 class Scorer:

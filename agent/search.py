@@ -18,12 +18,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.config import ConfigError, Mutator, RunConfig, write_config
-from agent.llm.base import LLMBackend
-from agent.outcomes import HistoryEntry, Outcome
-from agent.population import Member, Population
-from agent.progress import Progress
-from agent.proposers import (
+from nasagent.agent.config import ConfigError, Mutator, RunConfig, write_config
+from nasagent.agent.llm.base import LLMBackend
+from nasagent.agent.outcomes import HistoryEntry, Outcome
+from nasagent.agent.population import Member, Population
+from nasagent.agent.progress import Progress
+from nasagent.agent.proposers import (
     Proposal,
     ProposalContext,
     Proposer,
@@ -31,8 +31,8 @@ from agent.proposers import (
     make_proposer,
     prompt_settings_for,
 )
-from agent.reflection import Reflector
-from agent.runlog import (
+from nasagent.agent.reflection import Reflector
+from nasagent.agent.runlog import (
     BEST_FILE,
     CONFIG_FILE,
     EVENTS_FILE,
@@ -45,13 +45,13 @@ from agent.runlog import (
     repair_torn_tail,
     write_json,
 )
-from agent.scoring import Scorer
-from agent.session import open_backend
-from evaluator import Architecture, canonicalize, parse
-from evaluator.cost import count_cost
-from evaluator.errors import BlockStringError
-from evaluator.proxies import ProxyStatus, ScoreResult, ScoreSettings, get_proxy
-from evaluator.validation import check
+from nasagent.agent.scoring import Scorer
+from nasagent.agent.session import open_backend
+from nasagent.evaluator import Architecture, canonicalize, parse
+from nasagent.evaluator.cost import count_cost
+from nasagent.evaluator.errors import BlockStringError
+from nasagent.evaluator.proxies import ProxyStatus, ScoreResult, ScoreSettings, get_proxy
+from nasagent.evaluator.validation import check
 
 logger = logging.getLogger(__name__)
 
@@ -350,7 +350,7 @@ class Search:
             self._apply(await self._init_event(member, "init", self.state.seed_arch), write=True)
 
     def _random_member(self, seed: Architecture, k: int) -> Architecture:
-        from evaluator.mutation import RandomMutator
+        from nasagent.evaluator.mutation import RandomMutator
 
         rng = random.Random(f"{self.config.seed}:init:{k}")
         mutator = RandomMutator(

@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from agent.config import Mutator, RunConfig
-from agent.llm.base import LLMBackend
-from agent.llm.factory import BackendOptions, make_backend
-from agent.llm.recording import CallRecord, CallRecorder, RecordingBackend, load_calls
-from agent.llm.replay import FallbackBackend, RecordedReplies
-from agent.runlog import LLM_CALLS_FILE, read_events
+from nasagent.agent.config import Mutator, RunConfig
+from nasagent.agent.llm.base import LLMBackend
+from nasagent.agent.llm.factory import BackendOptions, make_backend
+from nasagent.agent.llm.recording import CallRecord, CallRecorder, RecordingBackend, load_calls
+from nasagent.agent.llm.replay import FallbackBackend, RecordedReplies
+from nasagent.agent.runlog import LLM_CALLS_FILE, read_events
 
 
 def backend_options(config: RunConfig) -> BackendOptions:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import mannwhitneyu
 
-from agent.outcomes import Outcome
-from agent.runlog import Event
+from nasagent.agent.outcomes import Outcome
+from nasagent.agent.runlog import Event
 
 Curve = list[float]
 """Best-so-far score after search iterations 1..N (index i holds iteration i + 1)."""

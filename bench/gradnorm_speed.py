@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from evaluator import CIFAR_SEED, parse
-from evaluator.proxies import ProxyStatus, ScoreSettings, score
+from nasagent.evaluator import CIFAR_SEED, parse
+from nasagent.evaluator.proxies import ProxyStatus, ScoreSettings, score
 
 ZENNET_CIFAR_1M = (
     "SuperConvK3BNRELU(3,88,1,1)SuperResK1K7K1(88,120,1,16,1)SuperResK1K7K1(120,192,2,16,3)"

@@ -23,9 +23,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from agent.config import RunConfig
-from agent.runlog import read_events
-from agent.search import run_search
+from nasagent.agent.config import RunConfig
+from nasagent.agent.runlog import read_events
+from nasagent.agent.search import run_search
 
 
 def measure(concurrency: int, iterations: int, latency: float, out: Path) -> dict[str, Any]:

@@ -1,10 +1,10 @@
 """The evaluator: Zen-NAS search space, block-string codec, validation, cost model, torch
 builder, zero-cost proxies and random mutation."""
 
-from evaluator.architecture import Architecture, Block
-from evaluator.codec import Decoded, canonicalize, decode, encode, parse
-from evaluator.errors import BlockStringError, NasAgentError, UnknownNameError
-from evaluator.search_space import OPS, SEARCH_SPACES, Family, OpSpec, SearchSpace
+from nasagent.evaluator.architecture import Architecture, Block
+from nasagent.evaluator.codec import Decoded, canonicalize, decode, encode, parse
+from nasagent.evaluator.errors import BlockStringError, NasAgentError, UnknownNameError
+from nasagent.evaluator.search_space import OPS, SEARCH_SPACES, Family, OpSpec, SearchSpace
 
 CIFAR_SEED = (
     "SuperConvK3BNRELU(3,8,1,1)SuperResK3K3(8,16,1,8,1)SuperResK3K3(16,32,2,16,1)"

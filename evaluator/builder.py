@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import nn
 
-from evaluator.architecture import Architecture, Block
-from evaluator.cost import smart_round
-from evaluator.errors import NasAgentError
-from evaluator.search_space import Family
+from nasagent.evaluator.architecture import Architecture, Block
+from nasagent.evaluator.cost import smart_round
+from nasagent.evaluator.errors import NasAgentError
+from nasagent.evaluator.search_space import Family
 
 BN_EPS = 1e-3
 """MasterNet sets this eps on every BatchNorm2d (momentum stays at PyTorch's 0.1)."""

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from evaluator.architecture import Architecture, Block
-from evaluator.errors import (
+from nasagent.evaluator.architecture import Architecture, Block
+from nasagent.evaluator.errors import (
     ArgumentError,
     ArityError,
     BlockSyntaxError,
@@ -23,7 +23,7 @@ from evaluator.errors import (
     InputTooLargeError,
     UnknownOpError,
 )
-from evaluator.search_space import OPS, SHORT_NAMES, OpSpec
+from nasagent.evaluator.search_space import OPS, SHORT_NAMES, OpSpec
 
 MAX_INPUT_CHARS = 64 * 1024
 """Longest block string accepted; far above any real network (ZenNet-2M is 400 characters)."""

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import NamedTuple, Protocol
 
-from evaluator.architecture import Architecture, Block
-from evaluator.errors import NasAgentError
-from evaluator.search_space import OPS, Family
+from nasagent.evaluator.architecture import Architecture, Block
+from nasagent.evaluator.errors import NasAgentError
+from nasagent.evaluator.search_space import OPS, Family
 
 logger = logging.getLogger(__name__)
 

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from itertools import product
 
-from evaluator.architecture import Architecture, Block, split_long_blocks
-from evaluator.cost import smart_round
-from evaluator.errors import NasAgentError, UnknownNameError
-from evaluator.search_space import Family, SearchSpace, get_search_space
+from nasagent.evaluator.architecture import Architecture, Block, split_long_blocks
+from nasagent.evaluator.cost import smart_round
+from nasagent.evaluator.errors import NasAgentError, UnknownNameError
+from nasagent.evaluator.search_space import Family, SearchSpace, get_search_space
 
 logger = logging.getLogger(__name__)
 

@@ -25,10 +25,10 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from evaluator.architecture import Architecture
-from evaluator.builder import MasterNet, ModelBuildError, build_model
-from evaluator.cost import Cost, CostError, Counting, count_cost
-from evaluator.errors import NasAgentError, UnknownNameError
+from nasagent.evaluator.architecture import Architecture
+from nasagent.evaluator.builder import MasterNet, ModelBuildError, build_model
+from nasagent.evaluator.cost import Cost, CostError, Counting, count_cost
+from nasagent.evaluator.errors import NasAgentError, UnknownNameError
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from evaluator.errors import UnknownNameError
+from nasagent.evaluator.errors import UnknownNameError
 
 
 class Family(StrEnum):

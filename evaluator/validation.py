@@ -13,11 +13,11 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from evaluator.architecture import Architecture, Block
-from evaluator.codec import decode
-from evaluator.cost import RGB_CHANNELS, Cost, Counting, count_cost
-from evaluator.errors import BlockStringError
-from evaluator.search_space import OPS, SEARCH_SPACES, SearchSpace, get_search_space
+from nasagent.evaluator.architecture import Architecture, Block
+from nasagent.evaluator.codec import decode
+from nasagent.evaluator.cost import RGB_CHANNELS, Cost, Counting, count_cost
+from nasagent.evaluator.errors import BlockStringError
+from nasagent.evaluator.search_space import OPS, SEARCH_SPACES, SearchSpace, get_search_space
 
 logger = logging.getLogger(__name__)
 

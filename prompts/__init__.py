@@ -17,7 +17,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 def environment() -> Environment:
     """The shared template environment (templates are loaded once and cached)."""
     return Environment(
-        loader=PackageLoader("prompts", "."),
+        loader=PackageLoader("nasagent.prompts", "."),
         undefined=StrictUndefined,
         autoescape=False,  # plain-text prompts, not HTML
         trim_blocks=True,

@@ -92,8 +92,8 @@ def scripted_reply(body: Any) -> Behaviour:
     parent shown, or scripted lessons for a reflection prompt)."""
     import asyncio
 
-    from agent.llm.base import LLMRequest, Message, SamplingParams
-    from agent.llm.scripted import ScriptedBackend
+    from nasagent.agent.llm.base import LLMRequest, Message, SamplingParams
+    from nasagent.agent.llm.scripted import ScriptedBackend
 
     messages = tuple(Message.model_validate(m) for m in body["messages"])
     purpose = "reflection" if "distil" in messages[0].content else "mutation"

@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from evaluator import CIFAR_SEED, IMAGENET_SEED, OPS, parse
-from evaluator.builder import BN_EPS, MasterNet, ModelBuildError, build_model, idw_widths
-from evaluator.cost import Counting, count_cost
-from evaluator.mutation import RandomMutator
-from evaluator.search_space import Family
+from nasagent.evaluator import CIFAR_SEED, IMAGENET_SEED, OPS, parse
+from nasagent.evaluator.builder import BN_EPS, MasterNet, ModelBuildError, build_model, idw_widths
+from nasagent.evaluator.cost import Counting, count_cost
+from nasagent.evaluator.mutation import RandomMutator
+from nasagent.evaluator.search_space import Family
 
 NUM_CLASSES = 10
 

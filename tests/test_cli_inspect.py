@@ -10,9 +10,9 @@ import typer
 from typer.core import TyperGroup
 from typer.testing import CliRunner, Result
 
-import agent.cli.inspect_command  # noqa: F401  (registers the command on the app)
-from agent.cli.app import app
-from evaluator import CIFAR_SEED, IMAGENET_SEED
+import nasagent.agent.cli.inspect_command  # noqa: F401  (registers the command on the app)
+from nasagent.agent.cli.app import app
+from nasagent.evaluator import CIFAR_SEED, IMAGENET_SEED
 
 JSON_FIELDS = ["input", "valid", "canonical", "errors", "params", "flops", "layers"]
 BAD_CHANNELS = "SuperConvK3BNRELU(3,8,1,1)SuperResK3K3(8,20,1,8,1)"

@@ -8,11 +8,11 @@ import typer
 from typer.core import TyperGroup
 from typer.testing import CliRunner, Result
 
-import agent.cli.mutate_command  # noqa: F401  (registers the command on the app)
-from agent.cli.app import app
-from evaluator import CIFAR_SEED, IMAGENET_SEED, parse
-from evaluator.mutation import RandomMutator
-from evaluator.search_space import get_search_space
+import nasagent.agent.cli.mutate_command  # noqa: F401  (registers the command on the app)
+from nasagent.agent.cli.app import app
+from nasagent.evaluator import CIFAR_SEED, IMAGENET_SEED, parse
+from nasagent.evaluator.mutation import RandomMutator
+from nasagent.evaluator.search_space import get_search_space
 
 
 def invoke(*args: str) -> Result:

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import agent.cli.prompt_commands  # noqa: F401  (registers the commands on the app)
-from agent.cli.app import app
-from agent.prompting import PromptSettings, mutation_messages
-from evaluator import CIFAR_SEED
-from evaluator.validation import Constraints
+import nasagent.agent.cli.prompt_commands  # noqa: F401  (registers the commands on the app)
+from nasagent.agent.cli.app import app
+from nasagent.agent.prompting import PromptSettings, mutation_messages
+from nasagent.evaluator import CIFAR_SEED
+from nasagent.evaluator.validation import Constraints
 
 CHILD = CIFAR_SEED.replace("SuperResK3K3(8,16,1,8,1)", "SuperResK1K5K1(8,16,1,8,1)")
 CORPUS_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "responses"

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import agent.cli  # noqa: F401  (the package registers every command module)
-import agent.cli.score_command  # noqa: F401  (registers `score` on the app)
-from agent.cli.app import app
-from evaluator import CIFAR_SEED
+import nasagent.agent.cli  # noqa: F401  (the package registers every command module)
+import nasagent.agent.cli.score_command  # noqa: F401  (registers `score` on the app)
+from nasagent.agent.cli.app import app
+from nasagent.evaluator import CIFAR_SEED
 
 JSON_KEYS = {"input", "canonical", "proxy", "score", "status", "seconds", "seed", "message"}
 SMALL = "SuperConvK3BNRELU(3,8,1,1)SuperConvK1BNRELU(8,16,2,1)"

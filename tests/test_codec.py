@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evaluator import CIFAR_SEED, IMAGENET_SEED
-from evaluator.architecture import Architecture, Block
-from evaluator.codec import MAX_INPUT_CHARS, canonicalize, decode, encode, parse
-from evaluator.errors import (
+from nasagent.evaluator import CIFAR_SEED, IMAGENET_SEED
+from nasagent.evaluator.architecture import Architecture, Block
+from nasagent.evaluator.codec import MAX_INPUT_CHARS, canonicalize, decode, encode, parse
+from nasagent.evaluator.errors import (
     ArgumentError,
     ArityError,
     BlockStringError,
@@ -18,7 +18,7 @@ from evaluator.errors import (
     InputTooLargeError,
     UnknownOpError,
 )
-from evaluator.search_space import OPS
+from nasagent.evaluator.search_space import OPS
 
 ARGUMENT = st.integers(min_value=0, max_value=999_999_999)
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import agent.cli.compare_commands  # noqa: F401  (registers the commands on the app)
-import agent.compare as compare_module
-from agent.cli.app import app
-from agent.compare import (
+import nasagent.agent.cli.compare_commands  # noqa: F401  (registers the commands on the app)
+import nasagent.agent.compare as compare_module
+from nasagent.agent.cli.app import app
+from nasagent.agent.compare import (
     CompareError,
     ComparePlan,
     RunState,
@@ -28,9 +28,9 @@ from agent.compare import (
     run_compare,
     run_state,
 )
-from agent.config import RunConfig, load_config, write_config
-from agent.outcomes import Outcome
-from agent.runlog import EVENTS_FILE, SUMMARY_FILE, Event, append_jsonl, write_json
+from nasagent.agent.config import RunConfig, load_config, write_config
+from nasagent.agent.outcomes import Outcome
+from nasagent.agent.runlog import EVENTS_FILE, SUMMARY_FILE, Event, append_jsonl, write_json
 
 SEED_ARCH = RunConfig().seed_arch
 DERIVED = (
@@ -260,7 +260,7 @@ def test_report_rebuilds_the_same_summary_from_logs(tmp_path: Path) -> None:
     before = (tmp_path / "summary.json").read_text()
     for name in DERIVED:
         (tmp_path / name).unlink()
-    from agent.report import build_report
+    from nasagent.agent.report import build_report
 
     rebuilt = build_report(tmp_path)
     assert (tmp_path / "summary.json").read_text() == before

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from evaluator import CIFAR_SEED, IMAGENET_SEED, parse
-from evaluator.architecture import Architecture, Block
-from evaluator.cost import (
+from nasagent.evaluator import CIFAR_SEED, IMAGENET_SEED, parse
+from nasagent.evaluator.architecture import Architecture, Block
+from nasagent.evaluator.cost import (
     Cost,
     CostError,
     Counting,

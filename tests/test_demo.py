@@ -6,17 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import load_config
-from agent.demo import (
+from nasagent.agent.config import load_config
+from nasagent.agent.demo import (
     DEFAULT_TRANSCRIPT,
     demo_plan,
     transcript_dir,
     transcript_header,
     transcript_seeds,
 )
-from agent.llm.recording import load_calls
-from agent.replay import replay_run
-from agent.session import llm_spec
+from nasagent.agent.llm.recording import load_calls
+from nasagent.agent.replay import replay_run
+from nasagent.agent.session import llm_spec
 
 TRANSCRIPT = transcript_dir(DEFAULT_TRANSCRIPT)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from agent.llm import LLMError, LLMRequest, ManualBackend, Message, SamplingParams
+from nasagent.agent.llm import LLMError, LLMRequest, ManualBackend, Message, SamplingParams
 
 Answer = Callable[[Path, dict[str, Any]], None]
 

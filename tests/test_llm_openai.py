@@ -18,7 +18,7 @@ from loopback_openai import (
 )
 from tenacity import RetryCallState
 
-from agent.llm import (
+from nasagent.agent.llm import (
     BackendOptions,
     LLMBackend,
     LLMConfigError,
@@ -31,7 +31,7 @@ from agent.llm import (
     SamplingParams,
     make_backend,
 )
-from agent.llm.retry import call_with_retries
+from nasagent.agent.llm.retry import call_with_retries
 
 KEY = "sk-test-SECRET"
 FAST_RETRY = RetryPolicy(max_attempts=3, initial_wait_s=0.01, max_wait_s=1.0)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from loopback_openai import LoopbackOpenAI, Reply, ServerError
 
-from agent.llm import (
+from nasagent.agent.llm import (
     NO_RETRY,
     BackendOptions,
     CallRecord,
@@ -32,9 +32,9 @@ from agent.llm import (
     load_calls,
     make_backend,
 )
-from agent.llm.recording import CallRecordError
-from agent.runlog import LLM_CALLS_FILE
-from evaluator import CIFAR_SEED
+from nasagent.agent.llm.recording import CallRecordError
+from nasagent.agent.runlog import LLM_CALLS_FILE
+from nasagent.evaluator import CIFAR_SEED
 
 KEY = "sk-test-SECRET"
 
@@ -148,7 +148,7 @@ def test_torn_last_line_is_skipped_then_cut(
     record_scripted(path, mutation_request(0), mutation_request(1))
     with path.open("a") as file:
         file.write('{"request_hash": "abc", "purpose": "mutat')  # killed mid-write
-    with caplog.at_level(logging.WARNING, logger="agent.llm.recording"):
+    with caplog.at_level(logging.WARNING, logger="nasagent.agent.llm.recording"):
         assert len(load_calls(path)) == 2
     assert "torn" in caplog.text
     record_scripted(path, mutation_request(2))  # reopening cuts the fragment before appending
@@ -228,10 +228,10 @@ def test_sequential_replay_warns_on_mismatch(caplog: pytest.LogCaptureFixture) -
     replies = RecordedReplies([fake_record(mutation_request(0), "r0"),
                                fake_record(mutation_request(1), "r1")])
     backend = ReplayBackend(replies, mode="sequential")
-    with caplog.at_level(logging.WARNING, logger="agent.llm.replay"):
+    with caplog.at_level(logging.WARNING, logger="nasagent.agent.llm.replay"):
         texts = [r.text for r in run(backend, mutation_request(0), mutation_request(5))]
     assert texts == ["r0", "r1"]
-    warnings = [r for r in caplog.records if r.name == "agent.llm.replay"]
+    warnings = [r for r in caplog.records if r.name == "nasagent.agent.llm.replay"]
     assert len(warnings) == 1 and "differs from the recorded" in warnings[0].getMessage()
     with pytest.raises(LLMError, match="all 2 recorded replies"):
         run(backend, mutation_request(0))

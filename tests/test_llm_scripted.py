@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from agent.llm import (
+from nasagent.agent.llm import (
     BackendOptions,
     LLMConfigError,
     LLMError,
@@ -21,11 +21,11 @@ from agent.llm import (
     ScriptedBackend,
     make_backend,
 )
-from agent.llm.scripted import MUTATION_NOTE, count_outcomes
-from agent.outcomes import Outcome
-from evaluator import CIFAR_SEED
-from evaluator.codec import parse
-from evaluator.errors import BlockStringError, UnknownNameError
+from nasagent.agent.llm.scripted import MUTATION_NOTE, count_outcomes
+from nasagent.agent.outcomes import Outcome
+from nasagent.evaluator import CIFAR_SEED
+from nasagent.evaluator.codec import parse
+from nasagent.evaluator.errors import BlockStringError, UnknownNameError
 
 FENCE = re.compile(r"```json\n(.*?)\n```", re.DOTALL)
 

@@ -9,11 +9,11 @@ from itertools import product
 
 import pytest
 
-from evaluator import CIFAR_SEED, IMAGENET_SEED, parse
-from evaluator.architecture import Architecture, Block
-from evaluator.cost import smart_round
-from evaluator.errors import UnknownNameError
-from evaluator.mutation import (
+from nasagent.evaluator import CIFAR_SEED, IMAGENET_SEED, parse
+from nasagent.evaluator.architecture import Architecture, Block
+from nasagent.evaluator.cost import smart_round
+from nasagent.evaluator.errors import UnknownNameError
+from nasagent.evaluator.mutation import (
     MutationError,
     RandomMutator,
     TypeWeights,
@@ -22,7 +22,7 @@ from evaluator.mutation import (
     res_type_weights,
     sub_layer_candidates,
 )
-from evaluator.search_space import Family, SearchSpace, get_search_space
+from nasagent.evaluator.search_space import Family, SearchSpace, get_search_space
 
 ZENNET_CIFAR = [  # zennas-semantics section 11
     "SuperConvK3BNRELU(3,64,1,1)SuperResK1K5K1(64,168,1,16,3)SuperResK1K3K1(168,80,2,32,4)"
@@ -271,7 +271,7 @@ def test_idw_mutations_keep_the_2048_head() -> None:
 
 
 def test_mutations_pass_the_validator() -> None:
-    validation = pytest.importorskip("evaluator.validation")
+    validation = pytest.importorskip("nasagent.evaluator.validation")
     for parent, space in DRIFT_CASES:
         constraints = validation.Constraints(search_space=space)
         for child in _drift(parent, space, 11, 100, 2):

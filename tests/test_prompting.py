@@ -8,8 +8,8 @@ import math
 import jinja2
 import pytest
 
-from agent.outcomes import HistoryEntry, Outcome
-from agent.prompting import (
+from nasagent.agent.outcomes import HistoryEntry, Outcome
+from nasagent.agent.prompting import (
     PromptSettings,
     answer_json,
     format_number,
@@ -19,13 +19,13 @@ from agent.prompting import (
     round_score,
     worked_example,
 )
-from agent.response import extract_answer, parse_lessons
-from evaluator import CIFAR_SEED, IMAGENET_SEED
-from evaluator.errors import UnknownNameError
-from evaluator.proxies import PROXIES
-from evaluator.search_space import OPS, SEARCH_SPACES, get_search_space
-from evaluator.validation import Constraints, ViolationKind, check_string
-from prompts import render
+from nasagent.agent.response import extract_answer, parse_lessons
+from nasagent.evaluator import CIFAR_SEED, IMAGENET_SEED
+from nasagent.evaluator.errors import UnknownNameError
+from nasagent.evaluator.proxies import PROXIES
+from nasagent.evaluator.search_space import OPS, SEARCH_SPACES, get_search_space
+from nasagent.evaluator.validation import Constraints, ViolationKind, check_string
+from nasagent.prompts import render
 
 CIFAR = Constraints(max_params=1e6, max_layers=18)
 SETTINGS = PromptSettings(constraints=CIFAR)

@@ -8,9 +8,9 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from evaluator import CIFAR_SEED, parse
-from evaluator.errors import UnknownNameError
-from evaluator.proxies import (
+from nasagent.evaluator import CIFAR_SEED, parse
+from nasagent.evaluator.errors import UnknownNameError
+from nasagent.evaluator.proxies import (
     PROXIES,
     DeviceUnavailableError,
     ProxySpec,

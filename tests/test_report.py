@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from test_compare import FakeRun, synthetic_events, tiny_plan, write_synthetic_run
 
-from agent.compare import make_plan, run_compare
-from agent.config import load_config, write_config
-from agent.outcomes import Outcome
-from agent.report import ReportError, build_report, p_value_lines, table_rows
-from agent.runlog import EVENTS_FILE, Event, append_jsonl
+from nasagent.agent.compare import make_plan, run_compare
+from nasagent.agent.config import load_config, write_config
+from nasagent.agent.outcomes import Outcome
+from nasagent.agent.report import ReportError, build_report, p_value_lines, table_rows
+from nasagent.agent.runlog import EVENTS_FILE, Event, append_jsonl
 
 
 class Resources(HTMLParser):

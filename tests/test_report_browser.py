@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from test_compare import FakeRun, tiny_plan
 
-from agent.compare import run_compare
+from nasagent.agent.compare import run_compare
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(BROWSER is None, reason="chromium is not installed")

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.outcomes import Outcome
-from agent.response import (
+from nasagent.agent.outcomes import Outcome
+from nasagent.agent.response import (
     LESSONS_SCHEMA,
     MAX_REPLY_CHARS,
     MUTATION_SCHEMA,
@@ -18,9 +18,9 @@ from agent.response import (
     judge_reply,
     parse_lessons,
 )
-from evaluator import CIFAR_SEED
-from evaluator.errors import NasAgentError
-from evaluator.validation import Constraints
+from nasagent.evaluator import CIFAR_SEED
+from nasagent.evaluator.errors import NasAgentError
+from nasagent.evaluator.validation import Constraints
 
 CIFAR = Constraints(max_params=1e6, max_layers=18)
 CHILD = CIFAR_SEED.replace("SuperResK3K3(8,16,1,8,1)", "SuperResK1K5K1(8,16,1,8,1)")

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from agent.outcomes import Outcome
-from agent.response import judge_reply
-from evaluator import CIFAR_SEED
-from evaluator.validation import Constraints
+from nasagent.agent.outcomes import Outcome
+from nasagent.agent.response import judge_reply
+from nasagent.evaluator import CIFAR_SEED
+from nasagent.evaluator.validation import Constraints
 
 CORPUS_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "responses"
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import RunConfig
-from agent.llm.base import LLMError, LLMRequest, LLMResponse, TokenUsage
-from agent.outcomes import Outcome
-from agent.replay import compare_events, replay_run
-from agent.runlog import EVENTS_FILE, LLM_CALLS_FILE, SUMMARY_FILE, read_events, read_json
-from agent.search import run_search
+from nasagent.agent.config import RunConfig
+from nasagent.agent.llm.base import LLMError, LLMRequest, LLMResponse, TokenUsage
+from nasagent.agent.outcomes import Outcome
+from nasagent.agent.replay import compare_events, replay_run
+from nasagent.agent.runlog import EVENTS_FILE, LLM_CALLS_FILE, SUMMARY_FILE, read_events, read_json
+from nasagent.agent.search import run_search
 
 FAST = {"batch_size": 8, "population": 16, "max_params": 1e6, "max_layers": 18}
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from loopback_openai import LoopbackOpenAI, RateLimited, ServerError, scripted_reply
 
-from agent.config import RunConfig
-from agent.outcomes import Outcome
-from agent.runlog import read_events
-from agent.search import run_search
+from nasagent.agent.config import RunConfig
+from nasagent.agent.outcomes import Outcome
+from nasagent.agent.runlog import read_events
+from nasagent.agent.search import run_search
 
 SECRET = "sk-test-SECRET-do-not-log-4242"
 

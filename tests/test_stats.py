@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from agent.outcomes import Outcome
-from agent.runlog import Event
-from agent.stats import (
+from nasagent.agent.outcomes import Outcome
+from nasagent.agent.runlog import Event
+from nasagent.agent.stats import (
     best_so_far,
     is_better,
     iterations_to_reach,

@@ -7,10 +7,10 @@ import sys
 import pytest
 from pydantic import ValidationError
 
-from evaluator import CIFAR_SEED, IMAGENET_SEED, parse
-from evaluator.architecture import Architecture, Block
-from evaluator.cost import Cost, Counting
-from evaluator.validation import (
+from nasagent.evaluator import CIFAR_SEED, IMAGENET_SEED, parse
+from nasagent.evaluator.architecture import Architecture, Block
+from nasagent.evaluator.cost import Cost, Counting
+from nasagent.evaluator.validation import (
     Constraints,
     Report,
     Violation,

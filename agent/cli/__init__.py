@@ -1,6 +1,6 @@
 """Command-line interface: `nasagent COMMAND --help` for each command."""
 
-from agent.cli import (  # noqa: F401  (each module registers its commands on `app`)
+from nasagent.agent.cli import (  # noqa: F401  (each module registers its commands on `app`)
     compare_commands,
     demo_command,
     inspect_command,
@@ -10,7 +10,7 @@ from agent.cli import (  # noqa: F401  (each module registers its commands on `a
     score_command,
     search_command,
 )
-from agent.cli.app import app
+from nasagent.agent.cli.app import app
 
 
 def main() -> None:

@@ -9,8 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from agent.cli.app import app
-from evaluator.errors import NasAgentError
+from nasagent.agent.cli.app import app
+from nasagent.evaluator.errors import NasAgentError
 
 EXIT_ERROR = 2
 EXIT_STOPPED = 3
@@ -50,7 +50,7 @@ def compare(
 
     Running it again on the same --out resumes: finished runs are skipped, partial ones resumed.
     """
-    from agent.compare import resolve_plan, run_compare
+    from nasagent.agent.compare import resolve_plan, run_compare
 
     overrides = {
         "llm": llm, "iterations": iterations, "proxy": proxy, "max_params": max_params,
@@ -85,7 +85,7 @@ def report(
     directory: Annotated[Path, typer.Argument(help="A compare directory or one run directory.")],
 ) -> None:
     """Rebuild the summary, plots and self-contained report.html of DIR from its logs alone."""
-    from agent.report import REPORT_FILE, build_report
+    from nasagent.agent.report import REPORT_FILE, build_report
 
     try:
         result = build_report(directory)
@@ -97,7 +97,7 @@ def report(
 
 
 def print_summary(summary: dict[str, Any]) -> None:
-    from agent.report import p_value_lines, rich_table
+    from nasagent.agent.report import p_value_lines, rich_table
 
     Console().print(rich_table(summary))
     for line in p_value_lines(summary):

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from agent.cli.app import app
-from agent.cli.compare_commands import EXIT_ERROR, print_summary
-from evaluator.errors import NasAgentError
+from nasagent.agent.cli.app import app
+from nasagent.agent.cli.compare_commands import EXIT_ERROR, print_summary
+from nasagent.evaluator.errors import NasAgentError
 
 
 @app.command()
@@ -25,8 +25,8 @@ def demo(
     The LLM arm replays a recorded transcript exactly; the random arm runs the Zen-NAS
     operator under the same seeds, budgets and proxy. Re-running on the same --out resumes.
     """
-    from agent.compare import run_compare
-    from agent.demo import demo_plan, describe
+    from nasagent.agent.compare import run_compare
+    from nasagent.agent.demo import demo_plan, describe
 
     try:
         plan = demo_plan(out, transcript)

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from pydantic import ValidationError
 
-from evaluator.validation import Constraints
+from nasagent.evaluator.validation import Constraints
 
 STDIN_NAME = "-"
 

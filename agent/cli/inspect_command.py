@@ -15,10 +15,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from agent.cli.app import app
-from agent.cli.inputs import constraints_from_flags, read_architectures
-from evaluator.cost import Counting
-from evaluator.validation import Report, check_string
+from nasagent.agent.cli.app import app
+from nasagent.agent.cli.inputs import constraints_from_flags, read_architectures
+from nasagent.evaluator.cost import Counting
+from nasagent.evaluator.validation import Report, check_string
 
 logger = logging.getLogger(__name__)
 

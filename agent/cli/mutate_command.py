@@ -8,12 +8,12 @@ from typing import Annotated
 
 import typer
 
-from agent.cli.app import app
-from evaluator.architecture import Architecture
-from evaluator.codec import decode, encode
-from evaluator.errors import BlockStringError, UnknownNameError
-from evaluator.mutation import RandomMutator, TypeWeights
-from evaluator.search_space import DEFAULT_SEARCH_SPACE
+from nasagent.agent.cli.app import app
+from nasagent.evaluator.architecture import Architecture
+from nasagent.evaluator.codec import decode, encode
+from nasagent.evaluator.errors import BlockStringError, UnknownNameError
+from nasagent.evaluator.mutation import RandomMutator, TypeWeights
+from nasagent.evaluator.search_space import DEFAULT_SEARCH_SPACE
 
 logger = logging.getLogger(__name__)
 

@@ -13,12 +13,12 @@ from typing import Annotated
 
 import typer
 
-from agent.cli.app import app
-from agent.cli.inputs import constraints_from_flags
-from agent.outcomes import Outcome
-from agent.prompting import Chat, PromptSettings, mutation_messages
-from agent.response import MAX_REPLY_CHARS, Verdict, judge_reply
-from evaluator.errors import NasAgentError
+from nasagent.agent.cli.app import app
+from nasagent.agent.cli.inputs import constraints_from_flags
+from nasagent.agent.outcomes import Outcome
+from nasagent.agent.prompting import Chat, PromptSettings, mutation_messages
+from nasagent.agent.response import MAX_REPLY_CHARS, Verdict, judge_reply
+from nasagent.evaluator.errors import NasAgentError
 
 SearchSpaceOption = Annotated[str, typer.Option(help="Search space name.")]
 MaxParamsOption = Annotated[float, typer.Option(help="Parameter budget (0: none).")]

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from agent.cli.app import app
-from evaluator.errors import NasAgentError
+from nasagent.agent.cli.app import app
+from nasagent.evaluator.errors import NasAgentError
 
 
 @app.command()
@@ -21,7 +21,7 @@ def replay(
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
     """Re-run RUN_DIR from its config and LLM recording, without network or API key."""
-    from agent.replay import MAX_REPORTED_DIFFERENCES, replay_run
+    from nasagent.agent.replay import MAX_REPORTED_DIFFERENCES, replay_run
 
     target = out or run_dir.with_name(run_dir.name + "-replay")
     try:

@@ -16,11 +16,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from agent.cli.app import app
-from agent.cli.inputs import read_architectures
-from evaluator.codec import parse
-from evaluator.errors import BlockStringError, NasAgentError
-from evaluator.proxies import PROXIES, ProxyStatus, ScoreResult, ScoreSettings, score
+from nasagent.agent.cli.app import app
+from nasagent.agent.cli.inputs import read_architectures
+from nasagent.evaluator.codec import parse
+from nasagent.evaluator.errors import BlockStringError, NasAgentError
+from nasagent.evaluator.proxies import PROXIES, ProxyStatus, ScoreResult, ScoreSettings, score
 
 Opt = typer.Option
 

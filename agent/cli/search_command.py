@@ -9,10 +9,10 @@ from typing import Annotated, Any
 
 import typer
 
-from agent.cli.app import app
-from agent.config import ConfigError, RunConfig, load_config
-from agent.runlog import CONFIG_FILE
-from evaluator.errors import NasAgentError
+from nasagent.agent.cli.app import app
+from nasagent.agent.config import ConfigError, RunConfig, load_config
+from nasagent.agent.runlog import CONFIG_FILE
+from nasagent.evaluator.errors import NasAgentError
 
 EXIT_STOPPED = 3
 
@@ -124,7 +124,7 @@ def _resolve(
 
 
 def _run(config: RunConfig, run_dir: Path, resume: bool, progress: bool):  # noqa: ANN202
-    from agent.search import run_search
+    from nasagent.agent.search import run_search
 
     return run_search(config, run_dir, resume=resume, progress=progress)
 

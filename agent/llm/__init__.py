@@ -6,7 +6,7 @@ files) and `replay:PATH` (recorded replies). `RecordingBackend` writes every cal
 `llm_calls.jsonl`; `FallbackBackend` serves recorded replies before asking a live backend.
 """
 
-from agent.llm.base import (
+from nasagent.agent.llm.base import (
     ErrorKind,
     LLMBackend,
     LLMConfigError,
@@ -18,18 +18,18 @@ from agent.llm.base import (
     SamplingParams,
     TokenUsage,
 )
-from agent.llm.factory import BACKENDS, BackendOptions, make_backend
-from agent.llm.manual import ManualBackend
-from agent.llm.openai_backend import OpenAIBackend
-from agent.llm.recording import (
+from nasagent.agent.llm.factory import BACKENDS, BackendOptions, make_backend
+from nasagent.agent.llm.manual import ManualBackend
+from nasagent.agent.llm.openai_backend import OpenAIBackend
+from nasagent.agent.llm.recording import (
     CallRecord,
     CallRecorder,
     RecordingBackend,
     load_calls,
 )
-from agent.llm.replay import FallbackBackend, RecordedReplies, ReplayBackend
-from agent.llm.retry import NO_RETRY, RetryPolicy
-from agent.llm.scripted import ScriptedBackend
+from nasagent.agent.llm.replay import FallbackBackend, RecordedReplies, ReplayBackend
+from nasagent.agent.llm.retry import NO_RETRY, RetryPolicy
+from nasagent.agent.llm.scripted import ScriptedBackend
 
 __all__ = [
     "BACKENDS", "NO_RETRY", "BackendOptions", "CallRecord", "CallRecorder",

@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
-from evaluator.errors import NasAgentError
+from nasagent.evaluator.errors import NasAgentError
 
 
 class ResponseFormat(StrEnum):

@@ -11,13 +11,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.llm.base import LLMBackend, LLMConfigError
-from agent.llm.manual import ManualBackend
-from agent.llm.openai_backend import OpenAIBackend
-from agent.llm.replay import ReplayBackend
-from agent.llm.retry import RetryPolicy
-from agent.llm.scripted import ScriptedBackend
-from evaluator.errors import UnknownNameError
+from nasagent.agent.llm.base import LLMBackend, LLMConfigError
+from nasagent.agent.llm.manual import ManualBackend
+from nasagent.agent.llm.openai_backend import OpenAIBackend
+from nasagent.agent.llm.replay import ReplayBackend
+from nasagent.agent.llm.retry import RetryPolicy
+from nasagent.agent.llm.scripted import ScriptedBackend
+from nasagent.evaluator.errors import UnknownNameError
 
 
 class BackendOptions(BaseModel):

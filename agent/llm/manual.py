@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.llm.base import (
+from nasagent.agent.llm.base import (
     ErrorKind,
     LLMError,
     LLMRequest,
@@ -23,7 +23,7 @@ from agent.llm.base import (
     TokenUsage,
     approximate_tokens,
 )
-from agent.runlog import write_json
+from nasagent.agent.runlog import write_json
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Any
 import openai
 from openai import AsyncAzureOpenAI, AsyncOpenAI
 
-from agent.llm.base import (
+from nasagent.agent.llm.base import (
     ErrorKind,
     LLMConfigError,
     LLMError,
@@ -26,7 +26,7 @@ from agent.llm.base import (
     ResponseFormat,
     TokenUsage,
 )
-from agent.llm.retry import RetryPolicy, call_with_retries
+from nasagent.agent.llm.retry import RetryPolicy, call_with_retries
 
 logger = logging.getLogger(__name__)
 

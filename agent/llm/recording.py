@@ -19,7 +19,7 @@ from typing import IO, Any
 
 from pydantic import BaseModel, ValidationError
 
-from agent.llm.base import (
+from nasagent.agent.llm.base import (
     LLMBackend,
     LLMError,
     LLMRequest,
@@ -28,8 +28,8 @@ from agent.llm.base import (
     SamplingParams,
     TokenUsage,
 )
-from agent.runlog import LLM_CALLS_FILE, repair_torn_tail
-from evaluator.errors import NasAgentError
+from nasagent.agent.runlog import LLM_CALLS_FILE, repair_torn_tail
+from nasagent.evaluator.errors import NasAgentError
 
 logger = logging.getLogger(__name__)
 

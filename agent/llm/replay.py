@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-from agent.llm.base import (
+from nasagent.agent.llm.base import (
     ErrorKind,
     LLMBackend,
     LLMConfigError,
@@ -24,7 +24,7 @@ from agent.llm.base import (
     LLMRequest,
     LLMResponse,
 )
-from agent.llm.recording import CallRecord, load_calls, resolve_calls_path
+from nasagent.agent.llm.recording import CallRecord, load_calls, resolve_calls_path
 
 logger = logging.getLogger(__name__)
 

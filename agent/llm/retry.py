@@ -15,7 +15,7 @@ from typing import TypeVar
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
-from agent.llm.base import LLMError
+from nasagent.agent.llm.base import LLMError
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from agent.llm.base import (
+from nasagent.agent.llm.base import (
     ErrorKind,
     LLMConfigError,
     LLMError,
@@ -27,11 +27,11 @@ from agent.llm.base import (
     TokenUsage,
     approximate_tokens,
 )
-from agent.outcomes import Outcome
-from evaluator.architecture import Architecture
-from evaluator.codec import parse
-from evaluator.errors import BlockStringError
-from evaluator.mutation import RandomMutator
+from nasagent.agent.outcomes import Outcome
+from nasagent.evaluator.architecture import Architecture
+from nasagent.evaluator.codec import parse
+from nasagent.evaluator.errors import BlockStringError
+from nasagent.evaluator.mutation import RandomMutator
 
 MUTATION_NOTE = "(scripted stand-in: one random Zen-NAS mutation of the parent)"
 REFLECTION_NOTE = "(scripted stand-in: lessons counted from the prompt)"
