@@ -1,10 +1,16 @@
 """`nasagent compare`: the same search under several arms (mutators) and seeds, then a report.
 
 Every arm x seed is an ordinary run directory, DIR/<arm>/seed-<s>/, resumable on its own with
-`nasagent search --resume`. The arms share everything but their own overrides (the ARMS
-registry): seed architecture, search space, budgets, proxy settings, iteration budget and seed
-values. DIR/compare.toml records the shared configuration, arms and seeds; running compare
-again on DIR skips finished runs and resumes partial ones.
+`nasagent search --resume`. An arm is a named configuration: the built-in `llm` and `random`
+(the ARMS registry) or an `[arms.NAME]` table of the config file, which may override any run
+setting except the SHARED_KEYS (search space, budgets, proxy settings, iterations, seeds), so
+the comparison stays fair. DIR/compare.toml records the shared configuration, the arms with
+their settings, the baseline and the seeds; running compare again on DIR skips finished runs
+and resumes partial ones.
+
+A cost or token budget (`max_cost`, `max_total_tokens`) is the whole comparison's: each run
+that calls an LLM gets an equal share of it, so the total is never passed, every arm and seed
+gets the same allowance, and each run stays an independent, resumable run directory.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from typing import Any, Protocol
 import tomli_w
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from nasagent.agent.budget import BudgetGuard
 from nasagent.agent.config import (
+    COMPARE_ONLY_KEYS,
     ConfigError,
     Mutator,
     RunConfig,
@@ -27,7 +35,7 @@ from nasagent.agent.config import (
     load_config,
     read_toml,
 )
-from nasagent.agent.report import COMPARE_FILE, ReportResult, build_report
+from nasagent.agent.report import BASELINE_ARM, COMPARE_FILE, ReportResult, build_report
 from nasagent.agent.runlog import CONFIG_FILE, SUMMARY_FILE, read_json
 from nasagent.evaluator.errors import NasAgentError, UnknownNameError
 
@@ -50,6 +58,15 @@ DEFAULT_ARMS = ("llm", "random")
 DEFAULT_SEED_COUNT = 5
 PER_RUN_KEYS = ("mutator", "seed")
 """Keys set per run (by the arm and the seed list); the shared config never carries them."""
+SHARED_KEYS = (
+    "search_space", "counting", "max_params", "max_flops", "max_layers", "seed_arch",
+    "proxy", "batch_size", "resolution", "num_classes", "score_seed", "repeats", "device",
+    "residual", "iterations", "seed", "init_population", "max_cost", "max_total_tokens",
+)
+"""Settings every arm shares (an arm that sets one is an error): the comparison's fairness."""
+BUDGET_KEYS = ("max_cost", "max_total_tokens")
+"""Whole-comparison budgets: split over the LLM runs, and raisable on a re-run."""
+ARMS_KEY, BASELINE_KEY = COMPARE_ONLY_KEYS
 
 
 class CompareError(NasAgentError):
@@ -72,6 +89,8 @@ class ComparePlan(BaseModel):
     config: RunConfig
     arms: tuple[str, ...]
     seeds: tuple[int, ...]
+    baseline: str = BASELINE_ARM
+    arm_settings: dict[str, dict[str, Any]] = {}
 
     @field_validator("config")
     @classmethod
@@ -80,29 +99,105 @@ class ComparePlan(BaseModel):
         return config.model_copy(update={key: getattr(defaults, key) for key in PER_RUN_KEYS})
 
     def run_config(self, arm: str, seed: int) -> RunConfig:
-        """The configuration of the run for `arm` and `seed`."""
-        values = {**self.config.model_dump(), **get_arm(arm).overrides, "seed": seed}
-        return config_from_dict(values, source=f"arm {arm!r}")
+        """The configuration of the run for `arm` and `seed` (with its share of the budgets)."""
+        values = {**self.config.model_dump(), **self.settings_of(arm), "seed": seed}
+        config = config_from_dict(values, source=f"arm {arm!r}")
+        return config.model_copy(update=self._budget_share()) if config.mutator is Mutator.LLM \
+            else config.model_copy(update=dict.fromkeys(BUDGET_KEYS))
+
+    def settings_of(self, arm: str) -> Mapping[str, Any]:
+        """What `arm` sets on top of the shared configuration."""
+        return self.arm_settings[arm] if arm in self.arm_settings else get_arm(arm).overrides
+
+    def llm_runs(self) -> int:
+        """How many runs of the plan call an LLM (they share the budgets)."""
+        arms = [a for a in self.arms if self._mutator(a) is Mutator.LLM]
+        return len(arms) * len(self.seeds)
+
+    def _mutator(self, arm: str) -> Mutator:
+        return Mutator(self.settings_of(arm).get("mutator", self.config.mutator))
+
+    def _budget_share(self) -> dict[str, Any]:
+        runs = max(self.llm_runs(), 1)
+        cost, tokens = self.config.max_cost, self.config.max_total_tokens
+        return {"max_cost": None if cost is None else cost / runs,
+                "max_total_tokens": None if tokens is None else max(tokens // runs, 1)}
 
     def run_dir(self, out: Path, arm: str, seed: int) -> Path:
         return out / arm / f"seed-{seed}"
 
 
-def make_plan(config: RunConfig, arms: Sequence[str], seeds: Sequence[int]) -> ComparePlan:
+def make_plan(
+    config: RunConfig, arms: Sequence[str], seeds: Sequence[int], *,
+    defined: Mapping[str, Mapping[str, Any]] | None = None, baseline: str = BASELINE_ARM,
+) -> ComparePlan:
     """Check the arms and seeds and build a plan.
 
+    Args:
+        config: the shared configuration.
+        arms: arm names: built-in (ARMS) or keys of `defined`.
+        seeds: seed values.
+        defined: named arms of the config file (`[arms.NAME]`): the settings each overrides.
+        baseline: the arm every other arm is tested against.
+
     Raises:
-        UnknownNameError: an arm that is not in ARMS.
-        CompareError: no arm or seed, or one given twice.
+        UnknownNameError: an arm that is neither defined nor built in.
+        CompareError: no arm or seed, one given twice, an arm that overrides a shared setting,
+            or a baseline that is not one of the arms.
+        ConfigError: an arm's settings are not a valid run configuration.
     """
-    for arm in arms:
-        get_arm(arm)
     for name, values in (("arms", list(arms)), ("seeds", list(seeds))):
         if not values:
             raise CompareError(f"compare needs at least one value in {name}")
         if len(set(values)) != len(values):
             raise CompareError(f"{name} lists a value twice: {values}")
-    return ComparePlan(config=config, arms=tuple(arms), seeds=tuple(seeds))
+    settings = {arm: _arm_settings(arm, defined or {}) for arm in arms}
+    if baseline not in arms and baseline != BASELINE_ARM:
+        raise CompareError(f"baseline {baseline!r} is not one of the arms ({', '.join(arms)})")
+    for arm, overrides in settings.items():  # a bad override fails here, before any run
+        config_from_dict({**config.model_dump(), **overrides}, source=f"[arms.{arm}]")
+    plan = ComparePlan(config=config, arms=tuple(arms), seeds=tuple(seeds), baseline=baseline,
+                       arm_settings=settings)
+    for arm in arms:
+        try:
+            BudgetGuard.of(plan.run_config(arm, plan.seeds[0]))
+        except ConfigError as exc:
+            raise ConfigError(f"arm {arm!r}: {exc}") from None
+    return plan
+
+
+def _arm_settings(arm: str, defined: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    if arm not in defined:
+        if arm not in ARMS:
+            raise UnknownNameError("arm", arm, sorted({*defined, *ARMS}))
+        return {key: str(value) for key, value in ARMS[arm].overrides.items()}
+    settings = defined[arm]
+    if not isinstance(settings, Mapping):
+        raise CompareError(f"[arms.{arm}] must be a table of run settings, got {settings!r}")
+    unfair = sorted(key for key in settings if key in SHARED_KEYS)
+    if unfair:
+        raise CompareError(
+            f"arm {arm!r} sets {', '.join(unfair)}, which every arm shares (search space, "
+            f"budgets, proxy settings, iterations and seeds); set it outside [arms.{arm}]"
+        )
+    return dict(settings)
+
+
+def split_compare_keys(
+    values: Mapping[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any], str | None]:
+    """A config file's values as (run settings, `[arms.*]` tables, `baseline`)."""
+    run = {k: v for k, v in values.items() if k not in COMPARE_ONLY_KEYS}
+    arms = values.get(ARMS_KEY, {})
+    if not isinstance(arms, Mapping):
+        raise CompareError(
+            "`arms` in a config file is a set of tables like [arms.gpt4o] llm = \"openai:gpt-4o\"; "
+            "choose which to run with --arms"
+        )
+    baseline = values.get(BASELINE_KEY)
+    if baseline is not None and not isinstance(baseline, str):
+        raise CompareError(f"baseline must be an arm name, got {baseline!r}")
+    return run, dict(arms), baseline
 
 
 # ---- compare.toml --------------------------------------------------------------------------
@@ -112,7 +207,10 @@ def dump_plan(plan: ComparePlan) -> str:
     """compare.toml's text: arms and seeds, then the shared configuration as [config]."""
     shared = plan.config.model_dump(mode="json", exclude=set(PER_RUN_KEYS))
     config = {k: v for k, v in shared.items() if v is not None}
-    return tomli_w.dumps({"arms": list(plan.arms), "seeds": list(plan.seeds), "config": config})
+    return tomli_w.dumps({
+        "arms": list(plan.arms), "baseline": plan.baseline, "seeds": list(plan.seeds),
+        "config": config, "arm_settings": plan.arm_settings,
+    })
 
 
 def write_plan(plan: ComparePlan, path: Path) -> None:
@@ -128,7 +226,10 @@ def read_plan(path: Path) -> ComparePlan:
     data = read_toml(path)
     config = config_from_dict(data.get("config", {}), source=str(path))
     try:
-        return make_plan(config, data.get("arms", []), data.get("seeds", []))
+        return make_plan(
+            config, data.get("arms", []), data.get("seeds", []),
+            defined=data.get("arm_settings", {}), baseline=data.get("baseline", BASELINE_ARM),
+        )
     except NasAgentError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
@@ -154,24 +255,28 @@ def resolve_plan(
         ConfigError: a bad configuration file or value.
     """
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    file_values, defined, baseline = split_compare_keys(read_toml(config_path) if config_path
+                                                        else {})
     stored_path = out / COMPARE_FILE
     if not stored_path.exists():
-        config = load_config(config_path, given)
-        arms = DEFAULT_ARMS if arms is None else arms
-        return make_plan(config, arms, range(DEFAULT_SEED_COUNT) if seeds is None else seeds)
+        config = config_from_dict({**file_values, **given}, source=str(config_path or "flags"))
+        arms = (tuple(defined) or DEFAULT_ARMS) if arms is None else arms
+        seeds = range(DEFAULT_SEED_COUNT) if seeds is None else seeds
+        return make_plan(config, arms, seeds, defined=defined,
+                         baseline=baseline or BASELINE_ARM)
     stored = read_plan(stored_path)
     if config_path is None and not given and arms is None and seeds is None:
         return stored
-    values = stored.config.model_dump()
-    values.update(read_toml(config_path) if config_path else {})
-    values.update(given)
+    values = {**stored.config.model_dump(), **file_values, **given}
     requested = make_plan(
         config_from_dict(values, source="flags"),
         stored.arms if arms is None else arms,
         stored.seeds if seeds is None else seeds,
+        defined={**stored.arm_settings, **defined}, baseline=baseline or stored.baseline,
     )
     _check_agrees(stored, requested, stored_path)
-    return stored
+    budgets = {key: getattr(requested.config, key) for key in BUDGET_KEYS}
+    return stored.model_copy(update={"config": stored.config.model_copy(update=budgets)})
 
 
 def _check_agrees(stored: ComparePlan, requested: ComparePlan, path: Path) -> None:
@@ -189,7 +294,10 @@ def _check_agrees(stored: ComparePlan, requested: ComparePlan, path: Path) -> No
 
 
 def _flat(plan: ComparePlan) -> dict[str, Any]:
-    return {**plan.config.model_dump(mode="json"), "arms": plan.arms, "seeds": plan.seeds}
+    """What must agree between a stored plan and a re-run's flags (budgets may be raised)."""
+    config = plan.config.model_dump(mode="json", exclude=set(BUDGET_KEYS))
+    return {**config, "arms": plan.arms, "seeds": plan.seeds, "baseline": plan.baseline,
+            "arm_settings": plan.arm_settings}
 
 
 # ---- running -------------------------------------------------------------------------------
@@ -264,8 +372,7 @@ def run_compare(
     """
     run = run or _default_run()
     out.mkdir(parents=True, exist_ok=True)
-    if not (out / COMPARE_FILE).exists():
-        write_plan(plan, out / COMPARE_FILE)
+    write_plan(plan, out / COMPARE_FILE)  # the stored plan, budgets as raised by a re-run
     result = CompareResult(out)
     for seed in plan.seeds:
         for arm in plan.arms:

@@ -13,8 +13,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from nasagent.agent.pricing import Price, PriceTable
 from nasagent.evaluator import CIFAR_SEED
 from nasagent.evaluator.errors import NasAgentError
 
@@ -86,6 +94,12 @@ class RunConfig(BaseModel):
     history_size: int = Field(default=8, ge=0)
     reflect_every: int = Field(default=25, ge=1)
     max_lessons: int = Field(default=8, ge=1)
+    # cost: prices in USD per million tokens, and the spend guard
+    prices: dict[str, Price] = Field(default_factory=dict)
+    price_in: float | None = Field(default=None, ge=0)
+    price_out: float | None = Field(default=None, ge=0)
+    max_cost: float | None = Field(default=None, gt=0)
+    max_total_tokens: int | None = Field(default=None, ge=1)
 
     @field_validator("temperature", mode="before")
     @classmethod
@@ -106,6 +120,23 @@ class RunConfig(BaseModel):
         kind, _, name = self.llm.partition(":")
         return self.model or (name if kind in ("openai", "azure") else kind)
 
+    @model_validator(mode="after")
+    def _price_in_and_out(self) -> RunConfig:
+        if (self.price_in is None) != (self.price_out is None):
+            raise ValueError("price_in and price_out go together (USD per million tokens)")
+        return self
+
+    def price_table(self) -> PriceTable:
+        """The defaults, then `[prices.*]`, then `price_in/price_out` for this run's model."""
+        entries = dict(self.prices)
+        if self.price_in is not None and self.price_out is not None:
+            entries[self.llm_model] = Price(input=self.price_in, output=self.price_out)
+        return PriceTable(entries)
+
+
+COMPARE_ONLY_KEYS = ("arms", "baseline")
+"""Keys of a config file that `compare` reads ([arms.NAME] tables, `baseline`)."""
+
 
 def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Load a TOML file (or the defaults) and apply flag overrides (None values are ignored).
@@ -114,6 +145,8 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> R
         ConfigError: the file is missing or not TOML, or a key is unknown or has a bad value.
     """
     values: dict[str, Any] = read_toml(path) if path else {}
+    for key in COMPARE_ONLY_KEYS:  # one file can configure a search and a compare
+        values.pop(key, None)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return config_from_dict(values, source=str(path) if path else "flags")
 

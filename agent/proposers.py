@@ -18,6 +18,7 @@ from nasagent.agent.llm.base import (
     SamplingParams,
 )
 from nasagent.agent.outcomes import HistoryEntry, Outcome
+from nasagent.agent.pricing import Spend
 from nasagent.agent.prompting import PromptSettings, mutation_messages, repair_message
 from nasagent.agent.response import MUTATION_SCHEMA, Verdict, judge_reply
 from nasagent.evaluator import Architecture, parse
@@ -52,11 +53,13 @@ class Proposal:
     tokens: int = 0
     repairs: int = 0
     llm_seconds: float = 0.0
+    spend: Spend = Spend()
 
     def count_call(self, response: LLMResponse) -> None:
         self.llm_calls += 1
         self.tokens += response.usage.total_tokens
         self.llm_seconds += response.latency_s
+        self.spend = self.spend.add(response.usage, response.cost_usd)
 
 
 class Proposer(Protocol):

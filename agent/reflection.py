@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from nasagent.agent.config import RunConfig
 from nasagent.agent.llm.base import LLMBackend, LLMError, LLMRequest, Message
 from nasagent.agent.outcomes import HistoryEntry
+from nasagent.agent.pricing import Spend
 from nasagent.agent.prompting import PromptSettings, reflection_messages
 from nasagent.agent.proposers import sampling_params
 from nasagent.agent.response import LESSONS_SCHEMA, parse_lessons
@@ -28,6 +29,7 @@ class Reflection:
     llm_calls: int
     tokens: int
     error: str | None = None
+    spend: Spend = Spend()
 
 
 class Reflector:
@@ -51,10 +53,11 @@ class Reflector:
             logger.warning("reflection at iteration %d failed: %s", iteration, exc)
             return Reflection(lessons, 1, 0, error=f"reflection failed: {exc}")
         tokens = response.usage.total_tokens
+        spend = Spend().add(response.usage, response.cost_usd)
         new_lessons = tuple(parse_lessons(response.text, limit=self.config.max_lessons))
         if not new_lessons:
-            return Reflection(lessons, 1, tokens, error="reflection reply held no lessons")
-        return Reflection(new_lessons, 1, tokens)
+            return Reflection(lessons, 1, tokens, "reflection reply held no lessons", spend)
+        return Reflection(new_lessons, 1, tokens, spend=spend)
 
     def _request(
         self, iteration: int, history: Sequence[HistoryEntry], lessons: tuple[str, ...]

@@ -20,8 +20,9 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from rich.table import Table
 
-from nasagent.agent.config import RunConfig, load_config
+from nasagent.agent.config import Mutator, RunConfig, load_config
 from nasagent.agent.outcomes import Outcome
+from nasagent.agent.pricing import Spend
 from nasagent.agent.plots import (
     BEST_SO_FAR_STEM,
     DISTRIBUTION_STEM,
@@ -43,6 +44,7 @@ from nasagent.agent.stats import (
     best_so_far,
     is_better,
     iterations_to_reach,
+    holm,
     mann_whitney,
     median_or_not_reached,
     outcome_rate,
@@ -122,7 +124,8 @@ def discover_runs(directory: Path) -> list[tuple[str, Path]]:
             f"{directory} holds no run logs: expected {EVENTS_FILE} there, or run directories "
             f"<arm>/seed-<n>/ with {CONFIG_FILE}"
         )
-    order = _arm_order(directory)
+    plan = _stored_plan(directory)
+    order = {arm: i for i, arm in enumerate(plan.arms)} if plan else {}
     return sorted(found, key=lambda pair: order.get(pair[0], len(order)))
 
 
@@ -131,13 +134,20 @@ def _seed_number(path: Path) -> int:
     return int(suffix) if suffix.isdigit() else 0
 
 
-def _arm_order(directory: Path) -> dict[str, int]:
+def _stored_plan(directory: Path) -> Any:
+    """The compare.toml plan of `directory` (arm order, baseline), or None."""
     from nasagent.agent.compare import (
-        read_plan,  # compare imports this module; only the order is needed
+        read_plan,  # compare imports this module; only the stored plan is needed
     )
 
     path = directory / COMPARE_FILE
-    return {arm: i for i, arm in enumerate(read_plan(path).arms)} if path.exists() else {}
+    return read_plan(path) if path.exists() else None
+
+
+def baseline_of(directory: Path) -> str:
+    """The baseline arm named in compare.toml (default: random)."""
+    plan = _stored_plan(directory) if directory.is_dir() else None
+    return plan.baseline if plan else BASELINE_ARM
 
 
 def load_run(arm: str, run_dir: Path) -> RunData:
@@ -192,25 +202,82 @@ def run_curves(runs: Sequence[RunData], iterations: int, higher: bool) -> list[t
     return [(run.seed, best_so_far(run.events, iterations, higher)) for run in runs]
 
 
-def summarize_runs(runs: Sequence[RunData]) -> dict[str, Any]:
-    """The comparison summary (the content of summary.json) computed from the runs' logs."""
+def summarize_runs(runs: Sequence[RunData], baseline: str = BASELINE_ARM) -> dict[str, Any]:
+    """The comparison summary (the content of summary.json) computed from the runs' logs.
+
+    Args:
+        runs: the runs, grouped into arms by their `arm` name.
+        baseline: the arm every other arm is tested against (compare.toml's `baseline`).
+    """
     proxy, higher = direction_of(runs)
     iterations = max(run.config.iterations for run in runs)
     arms = group_by_arm(runs)
     finals = {arm: _finals(group, iterations, higher) for arm, group in arms.items()}
-    threshold = summarize(finals.get(BASELINE_ARM, [])).median
+    threshold = summarize(finals.get(baseline, [])).median
     return {
         "proxy": proxy,
         "higher_is_better": higher,
         "iterations": iterations,
-        "baseline": BASELINE_ARM,
+        "baseline": baseline,
         "baseline_median_best": threshold,
         "arms": {
-            arm: _arm_summary(group, iterations, higher, threshold) for arm, group in arms.items()
+            arm: _arm_summary(group, iterations, higher, threshold, baseline)
+            for arm, group in arms.items()
         },
-        "comparisons": _comparisons(finals, higher),
+        "comparisons": _comparisons(finals, higher, baseline),
+        "shared_settings": shared_settings(runs),
+        "spend": _spend_total(runs),
         "incomplete_runs": [str(run.run_dir) for run in runs if not run.complete],
     }
+
+
+def shared_settings(runs: Sequence[RunData]) -> dict[str, Any]:
+    """The settings every arm shares (compare's SHARED_KEYS but the seed), as the runs hold
+    them; a setting that is not the same in every run is reported as "differs"."""
+    from nasagent.agent.compare import SHARED_KEYS  # compare imports this module
+
+    shared: dict[str, Any] = {}
+    for key in SHARED_KEYS:
+        if key in ("seed", "max_cost", "max_total_tokens"):
+            continue  # seeds are listed per arm; budgets are split per run
+        values = {repr(getattr(run.config, key)) for run in runs}
+        shared[key] = getattr(runs[0].config, key) if len(values) == 1 else "differs"
+    return shared
+
+
+def run_spend(run: RunData) -> Spend:
+    """The LLM spend of one run, from its events (cost unknown if any call had no price)."""
+    total = Spend()
+    for event in run.events:
+        total += Spend(event.tokens_in, event.tokens_out, event.tokens_cached, event.cost_usd)
+    return total
+
+
+def _spend_total(runs: Sequence[RunData]) -> dict[str, Any]:
+    total = Spend()
+    for run in runs:
+        total += run_spend(run)
+    return total.fields()
+
+
+def arm_backend(config: RunConfig) -> dict[str, Any]:
+    """Which backend and model an arm's runs used; a stand-in is never called a model."""
+    if config.mutator is not Mutator.LLM:
+        return {"mutator": str(config.mutator), "llm": None, "model": None,
+                "description": "no LLM (Zen-NAS random mutation)"}
+    kind = config.llm.partition(":")[0]
+    real = kind in ("openai", "azure")
+    description = (f"{kind} model {config.llm_model}" if real else
+                   STAND_IN_DESCRIPTIONS.get(kind, f"{kind} backend, not a model"))
+    return {"mutator": str(config.mutator), "llm": config.llm,
+            "model": config.llm_model if real else None, "description": description}
+
+
+STAND_IN_DESCRIPTIONS = {
+    "scripted": "scripted stand-in, not a model",
+    "replay": "replay of a recorded transcript",
+    "manual": "answers typed by a person",
+}
 
 
 def _finals(runs: Sequence[RunData], iterations: int, higher: bool) -> list[float | None]:
@@ -222,9 +289,11 @@ def _finals(runs: Sequence[RunData], iterations: int, higher: bool) -> list[floa
 
 
 def _arm_summary(
-    runs: Sequence[RunData], iterations: int, higher: bool, threshold: float | None
+    runs: Sequence[RunData], iterations: int, higher: bool, threshold: float | None,
+    baseline: str,
 ) -> dict[str, Any]:
     finals = _finals(runs, iterations, higher)
+    spends = [run_spend(run) for run in runs]
     events = [e for run in runs for e in run.events]
     search = [e for e in events if e.phase == "search"]
     return {
@@ -232,22 +301,36 @@ def _arm_summary(
         "runs": len(runs),
         "complete_runs": sum(run.complete for run in runs),
         "best_at_budget": {**vars(summarize(finals)), "per_seed": finals},
-        "iterations_to_reach_baseline": _to_reach(runs, iterations, higher, threshold),
+        "backend": arm_backend(runs[0].config),
+        "iterations_to_reach_baseline": _to_reach(runs, iterations, higher, threshold, baseline),
         "proposals": len(search),
         "valid_rate": outcome_rate(search, Outcome.OK),
         "duplicate_rate": outcome_rate(search, Outcome.DUPLICATE),
         "llm_calls": _total_and_mean([sum(e.llm_calls for e in run.events) for run in runs]),
         "tokens": _total_and_mean([sum(e.tokens for e in run.events) for run in runs]),
+        "tokens_in": _total_and_mean([spend.tokens_in for spend in spends]),
+        "tokens_out": _total_and_mean([spend.tokens_out for spend in spends]),
+        "tokens_cached": _total_and_mean([spend.tokens_cached for spend in spends]),
+        "cost_usd": _cost_summary(spends),
         "wall_seconds": _total_and_mean([run.wall_seconds for run in runs]),
         "best": _best_architecture(runs, higher),
     }
 
 
+def _cost_summary(spends: Sequence[Spend]) -> dict[str, Any]:
+    """Sum and mean cost over runs; unknown (None) as soon as one run's cost is unknown."""
+    unknown = sum(spend.cost_usd is None for spend in spends)
+    if unknown:
+        return {"sum": None, "mean": None, "unknown_runs": unknown}
+    return {**_total_and_mean([spend.cost_usd for spend in spends]), "unknown_runs": 0}
+
+
 def _to_reach(
-    runs: Sequence[RunData], iterations: int, higher: bool, threshold: float | None
+    runs: Sequence[RunData], iterations: int, higher: bool, threshold: float | None,
+    baseline: str,
 ) -> dict[str, Any]:
     if threshold is None:
-        reason = f"no '{BASELINE_ARM}' arm with a finished run to set the threshold"
+        reason = f"no '{baseline}' arm with a finished run to set the threshold"
         return {"median": None, "per_seed": None, "reached": None, "reason": reason}
     per_seed = [
         iterations_to_reach(curve, threshold, higher)
@@ -286,18 +369,25 @@ def _best_architecture(runs: Sequence[RunData], higher: bool) -> dict[str, Any] 
     }
 
 
-def _comparisons(finals: dict[str, list[float | None]], higher: bool) -> list[dict[str, Any]]:
-    if BASELINE_ARM not in finals:
+def _comparisons(
+    finals: dict[str, list[float | None]], higher: bool, baseline: str
+) -> list[dict[str, Any]]:
+    """Every arm against the baseline, with Holm's correction across those tests."""
+    if baseline not in finals:
         return []
     tests = []
     for arm, values in finals.items():
-        if arm == BASELINE_ARM:
+        if arm == baseline:
             continue
-        result = mann_whitney(values, finals[BASELINE_ARM], higher)
+        result = mann_whitney(values, finals[baseline], higher)
         tests.append({
-            "arm": arm, "baseline": BASELINE_ARM, "metric": "best_at_budget",
+            "arm": arm, "baseline": baseline, "metric": "best_at_budget",
             "test": "one-sided Mann-Whitney U", **vars(result),
         })
+    adjusted = holm([test["p_value"] for test in tests])
+    for test, p_holm in zip(tests, adjusted, strict=True):
+        test["p_holm"] = p_holm
+        test["family"] = sum(p is not None for p in adjusted)
     return tests
 
 
@@ -328,15 +418,30 @@ def _sum_mean_cell(values: dict[str, float | None], spec: str = ".4g") -> str:
     return f"{_number(values['sum'], spec)} / {_number(values['mean'], spec)}"
 
 
+def _tokens_cell(arm: dict[str, Any]) -> str:
+    cached = arm["tokens_cached"]["sum"]
+    cached_text = f" ({_number(cached, '.6g')} cached)" if cached else ""
+    return (f"{_number(arm['tokens_in']['sum'], '.6g')}{cached_text} / "
+            f"{_number(arm['tokens_out']['sum'], '.6g')}")
+
+
+def _cost_cell(cost: dict[str, Any]) -> str:
+    if cost["unknown_runs"]:
+        return f"unknown (no price for {cost['unknown_runs']} runs)"
+    return f"{_number(cost['sum'], '.4f')} / {_number(cost['mean'], '.4f')}"
+
+
 TABLE_ROWS = (
     ("best at budget (mean ± std)", lambda a: _best_cell(a["best_at_budget"])),
     ("best at budget (median)", lambda a: _number(a["best_at_budget"]["median"])),
-    (f"iterations to reach {BASELINE_ARM} median", lambda a: _reach_cell(
+    ("iterations to reach {baseline} median", lambda a: _reach_cell(
         a["iterations_to_reach_baseline"])),
     ("valid-proposal rate", lambda a: _percent(a["valid_rate"])),
     ("duplicate rate", lambda a: _percent(a["duplicate_rate"])),
     ("LLM calls (sum / per seed)", lambda a: _sum_mean_cell(a["llm_calls"], ".6g")),
     ("tokens (sum / per seed)", lambda a: _sum_mean_cell(a["tokens"], ".6g")),
+    ("tokens in / out (sum)", _tokens_cell),
+    ("cost USD (sum / per seed)", lambda a: _cost_cell(a["cost_usd"])),
     ("wall time s (sum / per seed)", lambda a: _sum_mean_cell(a["wall_seconds"], ".1f")),
 )
 """The table's rows: label and cell text per arm; shared by the terminal and HTML tables."""
@@ -346,7 +451,10 @@ def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """The comparison table as text: a header (metric, arms...) and one row per metric."""
     arms = list(summary["arms"])
     header = ["metric", *(f"{arm} (n={len(summary['arms'][arm]['seeds'])})" for arm in arms)]
-    rows = [[label, *(cell(summary["arms"][arm]) for arm in arms)] for label, cell in TABLE_ROWS]
+    rows = [
+        [label.format(baseline=summary["baseline"]), *(cell(summary["arms"][arm]) for arm in arms)]
+        for label, cell in TABLE_ROWS
+    ]
     return header, rows
 
 
@@ -360,8 +468,14 @@ def p_value_lines(summary: dict[str, Any]) -> list[str]:
             lines.append(f"{test['test']} {what}: not computed ({test['reason']})")
         else:
             lines.append(f"{test['test']} {what}: p = {test['p_value']:.4g}, U = "
-                         f"{test['statistic']:g}")
+                         f"{test['statistic']:g}{_holm_text(test)}")
     return lines
+
+
+def _holm_text(test: dict[str, Any]) -> str:
+    if test.get("p_holm") is None:
+        return ""
+    return f", Holm-adjusted p = {test['p_holm']:.4g} over {test['family']} arms"
 
 
 def rich_table(summary: dict[str, Any]) -> Table:
@@ -462,7 +576,7 @@ def build_report(directory: Path) -> ReportResult:
         ConfigError: a run's config.toml cannot be read.
     """
     runs = load_runs(directory)
-    summary = _json_safe(summarize_runs(runs))
+    summary = _json_safe(summarize_runs(runs, baseline_of(directory)))
     path = summary_path(directory)
     write_json_file(path, summary)
     paths = [path, *write_plots(runs, summary, directory)]

@@ -39,7 +39,9 @@ class Event(BaseModel):
     """One line of events.jsonl: what one iteration proposed and what came of it.
 
     `phase` is "init" for the scored seed and initial-population members (they do not count
-    against the iteration budget) and "search" for proposals.
+    against the iteration budget) and "search" for proposals. `tokens_*` and `cost_usd` are the
+    spend of the iteration's LLM calls (reflection included); `cost_usd` is None when a call
+    had no price (or the log predates prices) and 0.0 when there was no call.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -62,6 +64,10 @@ class Event(BaseModel):
     best_score: float | None = None
     llm_calls: int = 0
     tokens: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    tokens_cached: int = 0
+    cost_usd: float | None = None
     repairs: int = 0
     lessons: tuple[str, ...] | None = None
     seconds: float = 0.0

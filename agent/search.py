@@ -18,10 +18,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nasagent.agent.budget import BudgetGuard
 from nasagent.agent.config import ConfigError, Mutator, RunConfig, write_config
 from nasagent.agent.llm.base import LLMBackend
 from nasagent.agent.outcomes import HistoryEntry, Outcome
 from nasagent.agent.population import Member, Population
+from nasagent.agent.pricing import Spend
 from nasagent.agent.progress import Progress
 from nasagent.agent.proposers import (
     Proposal,
@@ -94,6 +96,7 @@ class SearchState:
     best: Event | None = None
     last_iteration: int = 0
     consecutive_failures: int = 0
+    spent: Spend = Spend()
 
     def apply(self, event: Event) -> None:
         """Fold one event into the state (the same code for live and resumed runs)."""
@@ -104,6 +107,7 @@ class SearchState:
             self.consecutive_failures = self.consecutive_failures + 1 if failed else 0
         if event.lessons is not None:
             self.lessons = event.lessons
+        self.spent += _event_spend(event)
         if event.outcome in (Outcome.OK, Outcome.SCORE_FAILED) and event.arch:
             self.scored[event.arch] = event
         if event.outcome is Outcome.OK and event.arch and event.score is not None:
@@ -122,6 +126,10 @@ class SearchState:
         if not self.config.reflection or self.config.history_size == 0:
             return ()
         return tuple(self.history)[-self.config.history_size:]
+
+
+def _event_spend(event: Event) -> Spend:
+    return Spend(event.tokens_in, event.tokens_out, event.tokens_cached, event.cost_usd)
 
 
 def _history_entry(event: Event) -> HistoryEntry:
@@ -157,6 +165,8 @@ class Search:
         self.scorer = Scorer(self.score_settings)
         self.in_flight: dict[int, asyncio.Task[Evaluated]] = {}
         self.known_scores = known_scores or {}
+        self.guard = BudgetGuard.of(config)
+        self.budget_stop: str | None = None
 
     # ---- driving -------------------------------------------------------------------------
 
@@ -167,7 +177,7 @@ class Search:
         try:
             await self._restore_and_start()
             await self._apply_in_order()
-            reason = None
+            reason = self._budget_reason()
         except SearchStopped as stop:
             reason = str(stop)
         finally:
@@ -196,7 +206,22 @@ class Search:
         first = applied + self.config.concurrency if applied else 1
         for iteration in range(first, applied + self.config.concurrency + 1):
             if iteration <= self.config.iterations and iteration not in logged:
+                if not self._within_budget(iteration, applied):
+                    return
                 self._dispatch(iteration)
+
+    def _within_budget(self, iteration: int, applied: int) -> bool:
+        """Ask the guard once per dispatch; after its first refusal nothing more is sent."""
+        if self.budget_stop is None and self.guard is not None:
+            in_flight = iteration - applied - 1  # all dispatched: the guard had not refused
+            self.budget_stop = self.guard.refusal(self.state.spent, applied, in_flight)
+        return self.budget_stop is None
+
+    def _budget_reason(self) -> str | None:
+        if self.budget_stop is None:
+            return None
+        return (f"{self.budget_stop}; continue with a higher budget: nasagent search --resume "
+                f"{self.run_dir} --max-cost USD / --max-total-tokens N")
 
     def _dispatch(self, iteration: int) -> None:
         context = self._context(iteration)
@@ -266,7 +291,8 @@ class Search:
             arch=canonical, score=score, status=status, errors=proposal.errors,
             notes=proposal.notes + ((result.message,) if result and result.message else ()),
             expected_score=proposal.expected_score, llm_calls=proposal.llm_calls,
-            tokens=proposal.tokens, repairs=proposal.repairs, seconds=evaluated.seconds,
+            tokens=proposal.tokens, **proposal.spend.fields(),
+            repairs=proposal.repairs, seconds=evaluated.seconds,
             score_seconds=result.seconds if result and status else 0.0,
             llm_seconds=proposal.llm_seconds,
             timestamp=time.time(), best_score=self._best_after(outcome, score), **cost,
@@ -308,6 +334,7 @@ class Search:
             "lessons": reflection.lessons, "notes": notes,
             "llm_calls": event.llm_calls + reflection.llm_calls,
             "tokens": event.tokens + reflection.tokens,
+            **(_event_spend(event) + reflection.spend).fields(),
         })
 
     def _apply(self, event: Event, *, write: bool) -> None:
@@ -380,7 +407,7 @@ class Search:
             outcome=outcome, arch=canonical, score=score, status=status,
             errors=tuple(report.error_lines()), best_score=None,
             seconds=result.seconds if result else 0.0, timestamp=time.time(),
-            **self._cost(architecture),
+            **self._cost(architecture), **Spend().fields(),
         )
 
     # ---- summary -------------------------------------------------------------------------
@@ -398,6 +425,8 @@ class Search:
             "valid_rate": _rate(search, Outcome.OK),
             "duplicate_rate": _rate(search, Outcome.DUPLICATE),
             "llm_calls": sum(e.llm_calls for e in events), "tokens": sum(e.tokens for e in events),
+            **self.state.spent.fields(), "max_cost": self.config.max_cost,
+            "max_total_tokens": self.config.max_total_tokens,
             "seed_score": self.state.seed_score, "lessons": list(self.state.lessons),
             "best": self.state.best.model_dump(mode="json") if self.state.best else None,
             "wall_seconds": previous + wall,
@@ -430,7 +459,7 @@ def prepare_run_dir(config: RunConfig, run_dir: Path, *, resume: bool) -> None:
         if not (run_dir / CONFIG_FILE).exists():
             raise ConfigError(f"{run_dir} is not a run directory (no {CONFIG_FILE}); cannot resume")
         repair_torn_tail(run_dir / EVENTS_FILE)  # llm_calls.jsonl: its recorder repairs it
-        write_config(config, run_dir / CONFIG_FILE)  # --iterations may have extended the budget
+        write_config(config, run_dir / CONFIG_FILE)  # --iterations / --max-cost may have grown
         return
     if has_log:
         raise ConfigError(
@@ -447,6 +476,7 @@ async def run_search_async(
 ) -> RunResult:
     """Run (or resume) a search in `run_dir`; see `run_search`."""
     _check_seed(config)
+    BudgetGuard.of(config)  # a budget it cannot check is an error before anything is written
     prepare_run_dir(config, run_dir, resume=resume)
     if resume and _already_finished(run_dir, config):
         return RunResult(run_dir, True, None, _best_event(run_dir))

@@ -36,7 +36,7 @@ async def open_backend(
         return
     live = backend or make_backend(llm_spec(config), backend_options(config))
     recorder = CallRecorder(run_dir / LLM_CALLS_FILE)
-    recorded = RecordingBackend(live, recorder, owns_recorder=True)
+    recorded = RecordingBackend(live, recorder, owns_recorder=True, prices=config.price_table())
     pending = _unapplied_calls(run_dir)
     try:
         yield FallbackBackend(RecordedReplies(pending), recorded) if pending else recorded

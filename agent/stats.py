@@ -171,3 +171,18 @@ def mann_whitney(
         return TestResult(None, None, alternative, "all values tie")
     result = mannwhitneyu(a, b, alternative=alternative)
     return TestResult(float(result.pvalue), float(result.statistic), alternative)
+
+
+def holm(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm's step-down adjustment of p-values for testing several arms against one baseline.
+
+    Tests that were not computed (None) are left out of the family and stay None. The adjusted
+    values control the family-wise error rate: reject where adjusted p <= alpha.
+    """
+    known = sorted((p, index) for index, p in enumerate(p_values) if p is not None)
+    adjusted: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, index) in enumerate(known):
+        running = max(running, min(1.0, (len(known) - rank) * p))
+        adjusted[index] = running
+    return adjusted

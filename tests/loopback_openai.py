@@ -33,6 +33,8 @@ class Reply:
     prompt_tokens: int = 11
     completion_tokens: int = 7
     model: str = "loopback-model"
+    cached_tokens: int = 0
+    """Part of prompt_tokens reported as served from the prompt cache (0: not reported)."""
 
 
 @dataclass(frozen=True)
@@ -267,6 +269,8 @@ def _completion(reply: Reply, body: Any) -> dict[str, Any]:
             "prompt_tokens": reply.prompt_tokens,
             "completion_tokens": reply.completion_tokens,
             "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+            **({"prompt_tokens_details": {"cached_tokens": reply.cached_tokens}}
+               if reply.cached_tokens else {}),
         },
     }
 

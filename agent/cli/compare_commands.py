@@ -31,7 +31,9 @@ def _split(text: str | None, flag: str, kind: type[int] | type[str]) -> list[Any
 def compare(
     config: Annotated[Path | None, Opt("--config", help="TOML file like `search`'s.")] = None,
     llm: Annotated[str | None, Opt(help="LLM of the llm arm (openai:MODEL, scripted...).")] = None,
-    arms: Annotated[str | None, Opt(help="Comma-separated arms (default llm,random).")] = None,
+    arms: Annotated[str | None, Opt(
+        help="Comma-separated arms: [arms.NAME] of the config, or llm, random (default: the "
+             "config's arms, else llm,random).")] = None,
     seeds: Annotated[int | None, Opt(help="Seeds per arm: values 0..S-1 (default 5).")] = None,
     seed_list: Annotated[str | None, Opt("--seed-list", help="Seed values, e.g. 3,7,11.")] = None,
     iterations: Annotated[int | None, Opt(help="Proposal budget per run.")] = None,
@@ -44,6 +46,10 @@ def compare(
     population: Annotated[int | None, Opt(help="Population size.")] = None,
     search_space: Annotated[str | None, Opt(help="zennas-cifar, zennas-imagenet or all.")] = None,
     batch_size: Annotated[int | None, Opt(help="Proxy batch size.")] = None,
+    max_cost: Annotated[float | None, Opt(
+        help="USD budget of the whole comparison, shared equally by its LLM runs.")] = None,
+    max_total_tokens: Annotated[int | None, Opt(
+        help="Token budget (in + out) of the whole comparison, shared like --max-cost.")] = None,
     progress: Annotated[bool, Opt("--progress/--no-progress")] = True,
 ) -> None:
     """Run the same search under several arms and seeds, then write summary, plots and report.
@@ -56,6 +62,7 @@ def compare(
         "llm": llm, "iterations": iterations, "proxy": proxy, "max_params": max_params,
         "max_flops": max_flops, "max_layers": max_layers, "concurrency": concurrency,
         "population": population, "search_space": search_space, "batch_size": batch_size,
+        "max_cost": max_cost, "max_total_tokens": max_total_tokens,
     }
     if seeds is not None and seed_list is not None:
         raise typer.BadParameter("give either --seeds or --seed-list, not both")

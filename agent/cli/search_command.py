@@ -87,6 +87,18 @@ def search(
     include_proxy_source: Annotated[
         bool | None, Opt("--include-proxy-source", help="Show the proxy's code in the prompt.")
     ] = None,
+    price_in: Annotated[
+        float | None, Opt(help="USD per million input tokens of the run's model.")
+    ] = None,
+    price_out: Annotated[
+        float | None, Opt(help="USD per million output tokens of the run's model.")
+    ] = None,
+    max_cost: Annotated[
+        float | None, Opt(help="Stop dispatching once the committed spend would pass USD.")
+    ] = None,
+    max_total_tokens: Annotated[
+        int | None, Opt(help="Stop dispatching once committed tokens (in + out) would pass N.")
+    ] = None,
     progress: Annotated[bool, Opt("--progress/--no-progress")] = True,
 ) -> None:
     """Launch an LLM-guided (or random-mutation) search, or resume one with --resume DIR."""
@@ -114,13 +126,18 @@ def _resolve(
     if resume is None:
         run_dir = out or Path("runs") / time.strftime("search-%Y%m%d-%H%M%S")
         return load_config(config, overrides), run_dir
-    given = {k: v for k, v in overrides.items() if v is not None and k != "iterations"}
+    given = {k: v for k, v in overrides.items() if v is not None and k not in RESUME_KEYS}
     if config is not None or given:
         raise ConfigError(
-            "--resume continues a run with its own config.toml; only --iterations may be given "
-            f"(got: {', '.join(sorted(given)) or '--config'})"
+            "--resume continues a run with its own config.toml; only --iterations, --max-cost "
+            f"and --max-total-tokens may be given (got: {', '.join(sorted(given)) or '--config'})"
         )
-    return load_config(resume / CONFIG_FILE, {"iterations": overrides.get("iterations")}), resume
+    budgets = {key: overrides.get(key) for key in RESUME_KEYS}
+    return load_config(resume / CONFIG_FILE, budgets), resume
+
+
+RESUME_KEYS = ("iterations", "max_cost", "max_total_tokens")
+"""Budgets a resumed run may raise; every other setting is the run's own."""
 
 
 def _run(config: RunConfig, run_dir: Path, resume: bool, progress: bool):  # noqa: ANN202

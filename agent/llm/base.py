@@ -88,10 +88,15 @@ class LLMRequest(BaseModel):
 
 
 class TokenUsage(BaseModel):
-    """Token counts as reported by the backend (approximate for the stand-in backends)."""
+    """Token counts as reported by the backend (approximate for the stand-in backends).
+
+    `cached_tokens` is the part of `prompt_tokens` served from the provider's prompt cache
+    (billed at a lower price), when the API reports it.
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -99,7 +104,10 @@ class TokenUsage(BaseModel):
 
 
 class LLMResponse(BaseModel):
-    """One reply. `latency_s` is the wall time of the whole call, retries and waits included."""
+    """One reply. `latency_s` is the wall time of the whole call, retries and waits included.
+
+    `cost_usd` is set by the recording layer from the run's price table (None: no price).
+    """
 
     text: str
     finish_reason: str | None
@@ -107,6 +115,7 @@ class LLMResponse(BaseModel):
     latency_s: float
     attempts: int = 1
     model: str | None = None
+    cost_usd: float | None = None
 
 
 class ErrorKind(StrEnum):

@@ -183,6 +183,8 @@ def _usage(usage: Any) -> TokenUsage:
     return TokenUsage(
         prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
         completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+        cached_tokens=getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", 0)
+        or 0,
     )
 
 

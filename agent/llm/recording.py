@@ -15,7 +15,7 @@ import os
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -30,6 +30,9 @@ from nasagent.agent.llm.base import (
 )
 from nasagent.agent.runlog import LLM_CALLS_FILE, repair_torn_tail
 from nasagent.evaluator.errors import NasAgentError
+
+if TYPE_CHECKING:  # pricing imports this package's base module: a cycle at import time
+    from nasagent.agent.pricing import PriceTable
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +59,7 @@ class RecordedResponse(BaseModel):
     latency_s: float
     attempts: int
     model: str | None
+    cost_usd: float | None = None
 
     def to_response(self) -> LLMResponse:
         return LLMResponse.model_validate(self.model_dump())
@@ -159,14 +163,18 @@ class RecordingBackend:
         inner: the backend that answers.
         recorder: where calls are written.
         owns_recorder: close the recorder in `aclose` (otherwise its creator closes it).
+        prices: prices each reply (`LLMResponse.cost_usd`) by the model it was asked for;
+            None leaves the cost unknown.
     """
 
     def __init__(
-        self, inner: LLMBackend, recorder: CallRecorder, *, owns_recorder: bool = False
+        self, inner: LLMBackend, recorder: CallRecorder, *, owns_recorder: bool = False,
+        prices: PriceTable | None = None,
     ) -> None:
         self.inner = inner
         self.recorder = recorder
         self.owns_recorder = owns_recorder
+        self.prices = prices
         self.name = inner.name
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
@@ -175,6 +183,9 @@ class RecordingBackend:
         except LLMError as error:
             self.recorder.record(request, self.name, error=error)
             raise
+        if self.prices is not None:
+            cost = self.prices.cost(request.params.model, response.usage)
+            response = response.model_copy(update={"cost_usd": cost})
         self.recorder.record(request, self.name, response=response)
         return response
 
