@@ -32,7 +32,7 @@ from nasagent.agent.config import (
     Mutator,
     RunConfig,
     config_from_dict,
-    load_config,
+    drop_none,
     read_toml,
 )
 from nasagent.agent.report import BASELINE_ARM, COMPARE_FILE, ReportResult, build_report
@@ -205,11 +205,10 @@ def split_compare_keys(
 
 def dump_plan(plan: ComparePlan) -> str:
     """compare.toml's text: arms and seeds, then the shared configuration as [config]."""
-    shared = plan.config.model_dump(mode="json", exclude=set(PER_RUN_KEYS))
-    config = {k: v for k, v in shared.items() if v is not None}
+    config = drop_none(plan.config.model_dump(mode="json", exclude=set(PER_RUN_KEYS)))
     return tomli_w.dumps({
         "arms": list(plan.arms), "baseline": plan.baseline, "seeds": list(plan.seeds),
-        "config": config, "arm_settings": plan.arm_settings,
+        "config": config, "arm_settings": drop_none(plan.arm_settings),
     })
 
 

@@ -175,8 +175,13 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 def dump_config(config: RunConfig) -> str:
     """The resolved configuration as TOML (keys whose value is None are left out)."""
-    data = {k: v for k, v in config.model_dump(mode="json").items() if v is not None}
-    return tomli_w.dumps(data)
+    return tomli_w.dumps(drop_none(config.model_dump(mode="json")))
+
+
+def drop_none(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` without None values, in nested tables too (TOML has no null)."""
+    return {k: drop_none(v) if isinstance(v, dict) else v for k, v in data.items()
+            if v is not None}
 
 
 def write_config(config: RunConfig, path: Path) -> None:

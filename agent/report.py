@@ -22,7 +22,6 @@ from rich.table import Table
 
 from nasagent.agent.config import Mutator, RunConfig, load_config
 from nasagent.agent.outcomes import Outcome
-from nasagent.agent.pricing import Spend
 from nasagent.agent.plots import (
     BEST_SO_FAR_STEM,
     DISTRIBUTION_STEM,
@@ -30,6 +29,7 @@ from nasagent.agent.plots import (
     plot_best_so_far,
     plot_score_distribution,
 )
+from nasagent.agent.pricing import Spend
 from nasagent.agent.runlog import (
     CONFIG_FILE,
     EVENTS_FILE,
@@ -42,9 +42,9 @@ from nasagent.agent.runlog import write_json as write_json_file
 from nasagent.agent.stats import (
     Curve,
     best_so_far,
+    holm,
     is_better,
     iterations_to_reach,
-    holm,
     mann_whitney,
     median_or_not_reached,
     outcome_rate,

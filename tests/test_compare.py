@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -207,7 +208,9 @@ def test_plan_round_trips_and_runs_share_everything_but_arm_and_seed(tmp_path: P
                                         "seed": 9}), ("random", "llm"), (3, 5))
     run_compare(plan, tmp_path, run=FakeRun(), progress=False)
     assert read_plan(tmp_path / "compare.toml") == plan
-    assert "mutator" not in (tmp_path / "compare.toml").read_text()
+    stored = tomllib.loads((tmp_path / "compare.toml").read_text())
+    assert "mutator" not in stored["config"]  # only the arms set it
+    assert stored["arm_settings"] == {"random": {"mutator": "random"}, "llm": {"mutator": "llm"}}
     llm, rand = plan.run_config("llm", 5), plan.run_config("random", 5)
     assert llm.model_dump(exclude={"mutator"}) == rand.model_dump(exclude={"mutator"})
     assert (llm.seed, llm.iterations, llm.proxy) == (5, 7, "synflow")
