@@ -210,7 +210,7 @@ def test_cli_compare_with_named_arms(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_the_readme_example_is_a_valid_comparison(tmp_path: Path) -> None:
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
-    block = readme.split("# compare.config.toml", 1)[1].split("```", 1)[0]
+    block = readme.split("# compare.config.toml", 1)[1].split("\n", 1)[1].split("```", 1)[0]
     plan = resolve_plan(tmp_path, config_path=config_file(tmp_path, block), seeds=range(5))
     assert plan.arms == ("gpt4o", "qwen", "noreflect", "random")
     assert plan.run_config("noreflect", 0).reflection is False
