@@ -102,8 +102,10 @@ class ComparePlan(BaseModel):
         """The configuration of the run for `arm` and `seed` (with its share of the budgets)."""
         values = {**self.config.model_dump(), **self.settings_of(arm), "seed": seed}
         config = config_from_dict(values, source=f"arm {arm!r}")
-        return config.model_copy(update=self._budget_share()) if config.mutator is Mutator.LLM \
-            else config.model_copy(update=dict.fromkeys(BUDGET_KEYS))
+        calls_llm = config.mutator is Mutator.LLM
+        return config.model_copy(
+            update=self._budget_share() if calls_llm else dict.fromkeys(BUDGET_KEYS)
+        )
 
     def settings_of(self, arm: str) -> Mapping[str, Any]:
         """What `arm` sets on top of the shared configuration."""

@@ -74,14 +74,20 @@ def replay_run(
 
 
 def compare_events(recorded: list[Event], replayed: list[Event]) -> list[EventDifference]:
-    """Field-by-field differences (timings excluded), including missing or extra events."""
+    """Field-by-field differences (timings excluded), including missing or extra events.
+
+    A field the recorded log does not hold at all (it was written before the field existed,
+    e.g. `cost_usd`) is not compared: the log says nothing about it.
+    """
     differences = []
     for index in range(max(len(recorded), len(replayed))):
         old = recorded[index].stable_view() if index < len(recorded) else {}
         new = replayed[index].stable_view() if index < len(replayed) else {}
+        written = recorded[index].model_fields_set if index < len(recorded) else set(new)
         fields = {
             name: (old.get(name), new.get(name))
-            for name in sorted(set(old) | set(new)) if old.get(name) != new.get(name)
+            for name in sorted(set(old) | set(new))
+            if old.get(name) != new.get(name) and name in written
         }
         if fields:
             iteration = (old or new).get("iteration")

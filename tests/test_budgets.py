@@ -204,3 +204,19 @@ def test_cli_stops_at_the_budget_and_resumes_with_a_higher_one(tmp_path: Path) -
     assert second.exit_code == 0, second.output
     assert json.loads(second.output.splitlines()[-1])["finished"]
     assert len([e for e in read_events(run) if e.phase == "search"]) == 8
+
+
+def test_replay_compares_spend_only_where_the_recorded_log_holds_it() -> None:
+    from nasagent.agent.outcomes import Outcome
+    from nasagent.agent.replay import compare_events
+    from nasagent.agent.runlog import Event
+
+    old = {"iteration": 1, "mutator": "llm", "parent": "p", "parent_score": None,
+           "outcome": "invalid", "arch": None, "score": None, "tokens": 30}
+    spent = {**old, "tokens_in": 20, "tokens_out": 10, "cost_usd": 0.001}
+    replayed = Event.model_validate(spent)
+    assert compare_events([Event.model_validate(old)], [replayed]) == []
+    recorded = Event.model_validate({**spent, "cost_usd": 0.002})
+    (difference,) = compare_events([recorded], [replayed])
+    assert difference.fields == {"cost_usd": (0.002, 0.001)}
+    assert replayed.outcome is Outcome.INVALID

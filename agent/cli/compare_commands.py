@@ -83,7 +83,9 @@ def compare(
     for record in result.stopped:
         typer.echo(f"stopped: {record.run_dir}: {record.stopped_reason}", err=True)
     if result.stopped:
-        typer.echo(f"resume with: nasagent compare --out {directory}", err=True)
+        budget = plan.config.max_cost is not None or plan.config.max_total_tokens is not None
+        raise_it = " (with a higher --max-cost / --max-total-tokens)" if budget else ""
+        typer.echo(f"resume with: nasagent compare --out {directory}{raise_it}", err=True)
         raise typer.Exit(EXIT_STOPPED)
 
 
