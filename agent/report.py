@@ -150,6 +150,13 @@ def baseline_of(directory: Path) -> str:
     return plan.baseline if plan else BASELINE_ARM
 
 
+def budgets_of(directory: Path) -> dict[str, Any]:
+    """The whole comparison's cost and token budgets from compare.toml (None: no budget)."""
+    plan = _stored_plan(directory) if directory.is_dir() else None
+    return {"max_cost": plan.config.max_cost if plan else None,
+            "max_total_tokens": plan.config.max_total_tokens if plan else None}
+
+
 def load_run(arm: str, run_dir: Path) -> RunData:
     """Read one run directory (its config, its events and, if written, its wall time)."""
     config = load_config(run_dir / CONFIG_FILE)
@@ -577,6 +584,7 @@ def build_report(directory: Path) -> ReportResult:
     """
     runs = load_runs(directory)
     summary = _json_safe(summarize_runs(runs, baseline_of(directory)))
+    summary["spend"]["budgets"] = budgets_of(directory)
     path = summary_path(directory)
     write_json_file(path, summary)
     paths = [path, *write_plots(runs, summary, directory)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,8 @@ def test_stopped_at_the_budget_then_resumed_higher_is_the_uninterrupted_run(
     assert "--resume" in (stopped.stopped_reason or "")
     cut_events = [e for e in read_events(tmp_path / "cut") if e.phase == "search"]
     assert 0 < len(cut_events) < 12
+    refused_after = int(re.search(r"over (\d+) iterations", stopped.stopped_reason or "")[1])
+    assert len(cut_events) == min(refused_after + 2, 12)  # the 2 in flight (K = 3) finished
     assert [e.iteration for e in cut_events] == list(range(1, len(cut_events) + 1))
     summary = read_json(tmp_path / "cut" / SUMMARY_FILE)
     assert summary["stopped_reason"] == stopped.stopped_reason and not summary["finished"]

@@ -183,8 +183,13 @@ def test_a_compare_stopped_at_its_budget_resumes_with_a_higher_one(tmp_path: Pat
     higher = resolve_plan(cut, overrides={"max_total_tokens": 2 * 12000})
     assert higher.config.max_total_tokens == 24000
     assert read_plan(cut / "compare.toml").config.max_total_tokens == 10000
-    run_compare(higher, cut, progress=False)
+    done = run_compare(higher, cut, progress=False)
     assert read_plan(cut / "compare.toml").config.max_total_tokens == 24000
+    assert done.report is not None
+    spend = done.report.summary["spend"]
+    assert spend["budgets"] == {"max_cost": None, "max_total_tokens": 24000}
+    assert 0 < spend["tokens_in"] + spend["tokens_out"] and spend["cost_usd"] > 0
+    assert "token budget 24000, shared equally" in (cut / "report.html").read_text()
     fresh = resolve_plan(straight, overrides={**flags, "max_total_tokens": 24000}, seeds=[0, 1])
     run_compare(fresh, straight, progress=False)
     for run in ("llm/seed-0", "llm/seed-1", "random/seed-0"):
