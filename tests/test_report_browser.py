@@ -89,7 +89,7 @@ def test_report_loads_and_its_figures_decode(report_dir: Path, tmp_path: Path) -
     assert match is not None, dom[:2000]
     result = json.loads(match.group(1).replace("&quot;", '"'))
     assert result["title"] == f"nasagent report: {report_dir.name}"
-    assert result["tables"] == 2
+    assert result["tables"] == 3  # results, arms, best architecture per arm
     assert len(result["images"]) == 2
     for size in result["images"]:
         assert isinstance(size, list) and size[0] > 300 and size[1] > 200, size
