@@ -34,6 +34,7 @@ from nasagent.agent.config import (
     config_from_dict,
     drop_none,
     read_toml,
+    with_recorded_prompt_version,
 )
 from nasagent.agent.report import BASELINE_ARM, COMPARE_FILE, ReportResult, build_report
 from nasagent.agent.runlog import CONFIG_FILE, SUMMARY_FILE, read_json
@@ -225,7 +226,8 @@ def read_plan(path: Path) -> ComparePlan:
         ConfigError: the file is not TOML, or its configuration or arms are invalid.
     """
     data = read_toml(path)
-    config = config_from_dict(data.get("config", {}), source=str(path))
+    recorded = with_recorded_prompt_version(data.get("config", {}))
+    config = config_from_dict(recorded, source=str(path))
     try:
         return make_plan(
             config, data.get("arms", []), data.get("seeds", []),

@@ -25,6 +25,7 @@ from pydantic import (
 from nasagent.agent.pricing import Price, PriceTable
 from nasagent.evaluator import CIFAR_SEED
 from nasagent.evaluator.errors import NasAgentError
+from nasagent.prompts import LATEST_PROMPT_VERSION, PROMPT_VERSIONS, UNVERSIONED_PROMPT_VERSION
 
 
 class ConfigError(NasAgentError):
@@ -89,6 +90,7 @@ class RunConfig(BaseModel):
     max_consecutive_failures: int = Field(default=10, ge=1)
     replay_mode: Literal["strict", "sequential"] = "strict"
     include_proxy_source: bool = False
+    prompt_version: int = LATEST_PROMPT_VERSION
     # reflection
     reflection: bool = True
     history_size: int = Field(default=8, ge=0)
@@ -111,6 +113,14 @@ class RunConfig(BaseModel):
     def _temperatures_in_range(cls, value: tuple[float, ...]) -> tuple[float, ...]:
         if not value or any(not 0 <= t <= 2 for t in value):
             raise ValueError("temperature must be one value or a non-empty list, each in [0, 2]")
+        return value
+
+    @field_validator("prompt_version")
+    @classmethod
+    def _shipped_prompt_version(cls, value: int) -> int:
+        if value not in PROMPT_VERSIONS:
+            valid = ", ".join(str(v) for v in PROMPT_VERSIONS)
+            raise ValueError(f"prompt_version {value} is not shipped; valid: {valid}")
         return value
 
     @property
@@ -149,6 +159,30 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> R
         values.pop(key, None)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return config_from_dict(values, source=str(path) if path else "flags")
+
+
+def load_run_config(path: Path, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Load the config.toml of an existing run folder (to resume, replay or report on it).
+
+    A run recorded before prompts were versioned has no `prompt_version` key; it was prompted
+    with version 1, so that is what it keeps (a fresh `load_config` gets the latest version).
+
+    Raises:
+        ConfigError: as `load_config`.
+    """
+    values = with_recorded_prompt_version(read_toml(path))
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return config_from_dict(values, source=str(path))
+
+
+def with_recorded_prompt_version(values: Any) -> Any:
+    """`values` of a recorded configuration, with version 1 where no prompt_version is given.
+
+    Anything but a table is returned as it is, for validation to report.
+    """
+    if not isinstance(values, dict):
+        return values
+    return {"prompt_version": UNVERSIONED_PROMPT_VERSION, **values}
 
 
 def config_from_dict(values: dict[str, Any], *, source: str = "config") -> RunConfig:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nasagent.agent.compare import COMPARE_FILE, ComparePlan, make_plan, resolve_plan
-from nasagent.agent.config import ConfigError, config_from_dict, load_config
+from nasagent.agent.config import ConfigError, config_from_dict, load_run_config
 from nasagent.agent.llm.recording import read_transcript_header
 from nasagent.agent.runlog import CONFIG_FILE, LLM_CALLS_FILE
 
@@ -60,7 +60,7 @@ def demo_plan(out: Path, name: str = DEFAULT_TRANSCRIPT) -> ComparePlan:
         return resolve_plan(out)
     directory = transcript_dir(name)
     seeds = transcript_seeds(directory)
-    recorded = load_config(directory / f"seed-{seeds[0]}" / CONFIG_FILE)
+    recorded = load_run_config(directory / f"seed-{seeds[0]}" / CONFIG_FILE)
     values = recorded.model_dump(exclude={"seed", "mutator"})
     replay = f"replay:{directory}/seed-{{seed}}/{LLM_CALLS_FILE}"
     values.update(llm=replay, model=recorded.llm_model)

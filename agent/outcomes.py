@@ -31,9 +31,23 @@ class HistoryEntry(BaseModel):
     outcome: Outcome
     score: float | None
     errors: tuple[str, ...] = ()
+    params: float | None = None
+    flops: float | None = None
+    layers: int | None = None
+    expected_score: float | None = None
 
     @property
     def score_change(self) -> float | None:
         if self.score is None or self.parent_score is None:
             return None
         return self.score - self.parent_score
+
+
+class ScoredArch(BaseModel):
+    """A scored architecture as the prompt shows it (the best so far)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    arch: str
+    score: float
+    iteration: int

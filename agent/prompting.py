@@ -8,6 +8,13 @@ The functions are pure (no I/O besides loading templates) and deterministic: the
 give byte-identical messages, because the replay backend matches requests by a hash of them.
 Scores are rounded to `SCORE_DIGITS` significant digits before they are rendered.
 
+Prompts are versioned (`PromptSettings.version`, the run's `prompt_version`): version 1 is the
+text the shipped transcripts were recorded with and stays byte-identical; version 2 adds the
+cost model generated from `evaluator.cost_facts`, the rules of the search loop (what one
+mutation may change, parent choice, the score cache, the proxy's measured noise), the parent's
+and every history entry's cost next to the budgets, the model's own expected score, and the
+best architecture so far.
+
 Message layout (static text first so that provider-side prompt caching applies):
 
 * system: role, format, blocks, rules, budgets, proxy, answer contract, worked example, and last
@@ -23,19 +30,33 @@ import json
 import logging
 import math
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from nasagent.agent.outcomes import HistoryEntry
+from nasagent.agent.outcomes import HistoryEntry, Outcome, ScoredArch
+from nasagent.agent.population import SEED_PARENT_THRESHOLD
 from nasagent.evaluator import CIFAR_SEED, IMAGENET_SEED
 from nasagent.evaluator.codec import parse
-from nasagent.evaluator.cost import RGB_CHANNELS
+from nasagent.evaluator.cost import RGB_CHANNELS, Cost
+from nasagent.evaluator.cost_facts import cost_facts, max_stride2_blocks, resolution_chain
 from nasagent.evaluator.errors import UnknownNameError
 from nasagent.evaluator.proxies import PROXIES
-from nasagent.evaluator.search_space import CONV_FIELDS, RES_FIELDS, SearchSpace, get_search_space
-from nasagent.evaluator.validation import CHANNEL_MULTIPLE, MAX_CHANNELS, Constraints
-from nasagent.prompts import render
+from nasagent.evaluator.search_space import (
+    CONV_FIELDS,
+    RES_FIELDS,
+    Family,
+    SearchSpace,
+    get_search_space,
+)
+from nasagent.evaluator.validation import (
+    CHANNEL_MULTIPLE,
+    MAX_CHANNELS,
+    Constraints,
+    check_string,
+)
+from nasagent.prompts import LATEST_PROMPT_VERSION, PROMPT_VERSIONS, render, versioned
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +94,44 @@ COUNTING_TEXT: dict[str, str] = {
 }
 
 
+@dataclass(frozen=True)
+class NoiseFigure:
+    """How much a proxy's score moves when only its random draws change (measured).
+
+    Attributes:
+        median_spread: the median, over near-identical networks, of the standard deviation of
+            the score over score seeds divided by its mean (0.05 is 5%).
+        max_spread: the largest such ratio seen.
+        command: how the figure was measured.
+    """
+
+    median_spread: float
+    max_spread: float
+    command: str
+
+
+PROXY_NOISE: dict[str, NoiseFigure] = {
+    "gradnorm": NoiseFigure(
+        median_spread=0.0, max_spread=0.0,
+        command="OMP_NUM_THREADS=1 .venv/bin/python bench/proxy_noise.py --proxy gradnorm "
+                "--mutants 8 --score-seeds 4",
+    ),
+}
+"""Measured proxy noise, quoted by version-2 prompts (a proxy absent here is 'not measured')."""
+
+
+class SearchFacts(BaseModel):
+    """What the version-2 prompt says about the search loop (from the run configuration)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    parent_selection: Literal["uniform", "tournament"] = "uniform"
+    tournament_size: int = Field(default=4, ge=1)
+    population: int = Field(default=512, ge=1)
+    init_population: int = Field(default=0, ge=0)
+    residual: bool = False
+
+
 class PromptSettings(BaseModel):
     """What the prompts depend on besides the parent, the history and the lessons."""
 
@@ -83,6 +142,15 @@ class PromptSettings(BaseModel):
     include_proxy_source: bool = False
     history_size: int = Field(default=8, ge=0)
     max_lessons: int = Field(default=8, ge=1)
+    version: int = LATEST_PROMPT_VERSION
+    search: SearchFacts = SearchFacts()
+
+    @field_validator("version")
+    @classmethod
+    def _shipped(cls, value: int) -> int:
+        if value not in PROMPT_VERSIONS:
+            raise ValueError(f"prompt version {value} is not shipped; valid: {PROMPT_VERSIONS}")
+        return value
 
 
 def mutation_messages(
@@ -91,26 +159,41 @@ def mutation_messages(
     settings: PromptSettings,
     history: Sequence[HistoryEntry] = (),
     lessons: Sequence[str] = (),
+    *,
+    best: ScoredArch | None = None,
 ) -> Chat:
     """The system prompt and the first user message asking for one mutation of `parent`.
+
+    Args:
+        parent: the parent block string.
+        parent_score: its measured score (None when unscored).
+        settings: constraints, proxy, history size, prompt version and search facts.
+        history: the recent proposals, shown newest last.
+        lessons: the lessons of the last reflection.
+        best: the best architecture so far (version 2 shows it).
 
     Raises:
         UnknownNameError: the search space or proxy of `settings` is not registered.
     """
-    system = render("mutation_system.j2", **_system_context(settings, lessons))
-    user = render(
-        "mutation_user.j2",
-        parent_json=answer_json(parent, settings.proxy, parent_score),
-        history=_history_view(history, settings.history_size),
-        proxy_name=settings.proxy,
-    )
+    version = settings.version
+    system_context = _system_context(settings, lessons)
+    user_context = {
+        "parent_json": answer_json(parent, settings.proxy, parent_score),
+        "history": _history_view(history, settings.history_size, settings),
+        "proxy_name": settings.proxy,
+    }
+    if version >= 2:
+        system_context.update(_v2_system_context(settings))
+        user_context.update(_v2_user_context(parent, parent_score, settings, best))
+    system = render(versioned(version, "mutation_system.j2"), **system_context)
+    user = render(versioned(version, "mutation_user.j2"), **user_context)
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-def repair_message(errors: Sequence[str]) -> dict[str, str]:
+def repair_message(errors: Sequence[str], version: int = LATEST_PROMPT_VERSION) -> dict[str, str]:
     """A user turn listing what was wrong with the previous answer and asking for a fix."""
     clipped = [_one_line(error, MAX_ERROR_CHARS) for error in errors]
-    return {"role": "user", "content": render("repair.j2", errors=clipped)}
+    return {"role": "user", "content": render(versioned(version, "repair.j2"), errors=clipped)}
 
 
 def reflection_messages(
@@ -118,18 +201,22 @@ def reflection_messages(
 ) -> Chat:
     """Ask the model to distil the recent outcomes into at most `settings.max_lessons` lessons.
 
-    The newest `MAX_REFLECTION_HISTORY` entries of `history` are shown.
+    The newest `MAX_REFLECTION_HISTORY` entries of `history` are shown, whatever their outcome:
+    rejected proposals (invalid, over_budget, duplicate, no_change, llm_error) with their errors.
     """
+    version = settings.version
+    extra = {"noise": noise_sentence(settings.proxy)} if version >= 2 else {}
     system = render(
-        "reflection_system.j2",
+        versioned(version, "reflection_system.j2"),
         search_space=settings.constraints.search_space,
         proxy=_proxy_view(settings.proxy, include_source=False),
         max_lessons=settings.max_lessons,
+        **extra,
     )
     user = render(
-        "reflection_user.j2",
+        versioned(version, "reflection_user.j2"),
         lessons=_lessons_view(lessons, settings.max_lessons),
-        history=_history_view(history, MAX_REFLECTION_HISTORY),
+        history=_history_view(history, MAX_REFLECTION_HISTORY, settings),
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
@@ -253,11 +340,15 @@ def worked_example(space: SearchSpace, proxy: str) -> dict[str, str]:
     }
 
 
-def _history_view(history: Sequence[HistoryEntry], size: int) -> list[dict[str, Any]]:
+def _history_view(
+    history: Sequence[HistoryEntry], size: int, settings: PromptSettings
+) -> list[dict[str, Any]]:
     if size <= 0:
         return []
     newest = sorted(history, key=lambda entry: entry.iteration)[-size:]
-    return [_entry_view(entry) for entry in newest]
+    if settings.version == 1:
+        return [_entry_view(entry) for entry in newest]
+    return [_v2_entry_view(entry, settings.constraints) for entry in newest]
 
 
 def _entry_view(entry: HistoryEntry) -> dict[str, Any]:
@@ -297,3 +388,113 @@ def _one_line(text: str, limit: int) -> str:
     """Collapse whitespace, defuse code fences and clip: model-written text stays inert data."""
     flat = " ".join(text.split()).replace("```", "'''")
     return flat if len(flat) <= limit else flat[: limit - 3].rstrip() + "..."
+
+
+# ---- version 2: the cost model, the search rules and the costs of every proposal -----------
+
+
+def noise_sentence(proxy: str) -> str:
+    """What the prompt says about the proxy's noise between near-identical networks."""
+    figure = PROXY_NOISE.get(proxy)
+    if figure is None:
+        return (
+            f"The noise of {proxy} between near-identical networks has not been measured; do "
+            f"not read much into small score differences."
+        )
+    return (
+        f"Noise: re-drawing only the random weights and input batch (the score seed) moves the "
+        f"{proxy} score of one network by a median of {figure.median_spread:.1%} (up to "
+        f"{figure.max_spread:.1%}), measured on one-block mutations of the CIFAR seed. In a run "
+        f"the score seed is fixed, so a network always gets the same score, but two similar "
+        f"networks differing by about that much may owe it to the draw, not to the change."
+    )
+
+
+def _v2_system_context(settings: PromptSettings) -> dict[str, Any]:
+    constraints = settings.constraints
+    space = get_search_space(constraints.search_space)
+    counting = str(constraints.counting)
+    facts = cost_facts(counting, space.specs)
+    chain = resolution_chain(constraints.resolution, counting)
+    limits = _limits_view(constraints)
+    limits["max_stride2"] = max_stride2_blocks(constraints.resolution, counting)
+    search = settings.search
+    selection = "drawn uniformly at random" if search.parent_selection == "uniform" else (
+        f"the best of {search.tournament_size} members drawn at random (tournament)"
+    )
+    return {
+        "counting_name": counting,
+        "limits": limits,
+        "resolution": {"rule": facts.resolution_rule, "chain": " -> ".join(map(str, chain))},
+        "cost": {
+            "primitives": facts.primitives,
+            "families": facts.families,
+            "has_idw": any(f.family is Family.IDW for f in facts.families),
+            "head_params": facts.head_params,
+            "head_flops": facts.head_flops,
+        },
+        "search": {
+            "seed_threshold": SEED_PARENT_THRESHOLD, "selection": selection,
+            "population": search.population, "init_population": search.init_population,
+            "residual": search.residual,
+        },
+        "noise": noise_sentence(settings.proxy),
+    }
+
+
+def _v2_user_context(
+    parent: str, parent_score: float | None, settings: PromptSettings, best: ScoredArch | None
+) -> dict[str, Any]:
+    report = check_string(parent, settings.constraints)
+    cost = f"; cost {_cost_line(report.cost, settings.constraints)}" if report.cost else ""
+    score = round_score(parent_score)
+    measured = "not scored yet" if score is None else f"measured {_show(score)}"
+    return {
+        "parent_line": f"Parent: {measured}{cost}.",
+        "best_line": _best_line(parent, best),
+    }
+
+
+def _best_line(parent: str, best: ScoredArch | None) -> str:
+    if best is None:
+        return ""
+    score = round_score(best.score)
+    shown = "-" if score is None else _show(score)
+    where = "the seed" if best.iteration == 0 else f"iteration {best.iteration}"
+    if best.arch == parent:
+        return f"The parent is the best architecture so far (score {shown}, {where})."
+    arch = _one_line(best.arch, MAX_ARCH_CHARS)
+    return f"Best architecture so far (score {shown}, {where}): {arch}"
+
+
+def _cost_line(cost: Cost, constraints: Constraints) -> str:
+    return ", ".join([
+        _against(f"{format_number(cost.params)} params", constraints.max_params),
+        _against(f"{format_number(cost.flops)} FLOPs", constraints.max_flops),
+        _against(f"{cost.layers} layers", constraints.max_layers),
+    ])
+
+
+def _against(shown: str, budget: float | None) -> str:
+    return shown if budget is None else f"{shown} (budget {format_number(budget)})"
+
+
+_REASONS: dict[Outcome, str] = {
+    Outcome.DUPLICATE: "this architecture had been scored before; re-proposing it spent the "
+                       "iteration (the cached score is shown)",
+    Outcome.NO_CHANGE: "the answer kept the parent unchanged (or was empty)",
+}
+
+
+def _v2_entry_view(entry: HistoryEntry, constraints: Constraints) -> dict[str, Any]:
+    view = _entry_view(entry)
+    expected = round_score(entry.expected_score)
+    has_cost = None not in (entry.params, entry.flops, entry.layers)
+    view.update(
+        expected="" if expected is None else _show(expected),
+        cost_line=_cost_line(
+            Cost(entry.params or 0, entry.flops or 0, entry.layers or 0), constraints
+        ) if has_cost else "",
+        reason=_REASONS.get(entry.outcome, ""),
+    )
+    return view

@@ -17,9 +17,14 @@ from nasagent.agent.llm.base import (
     Message,
     SamplingParams,
 )
-from nasagent.agent.outcomes import HistoryEntry, Outcome
+from nasagent.agent.outcomes import HistoryEntry, Outcome, ScoredArch
 from nasagent.agent.pricing import Spend
-from nasagent.agent.prompting import PromptSettings, mutation_messages, repair_message
+from nasagent.agent.prompting import (
+    PromptSettings,
+    SearchFacts,
+    mutation_messages,
+    repair_message,
+)
 from nasagent.agent.response import MUTATION_SCHEMA, Verdict, judge_reply
 from nasagent.evaluator import Architecture, parse
 from nasagent.evaluator.errors import UnknownNameError
@@ -38,6 +43,7 @@ class ProposalContext:
     rng: random.Random
     history: tuple[HistoryEntry, ...] = ()
     lessons: tuple[str, ...] = ()
+    best: ScoredArch | None = None
 
 
 @dataclass
@@ -80,7 +86,12 @@ def prompt_settings_for(config: RunConfig) -> PromptSettings:
     return PromptSettings(
         constraints=constraints_for(config), proxy=config.proxy,
         include_proxy_source=config.include_proxy_source, history_size=config.history_size,
-        max_lessons=config.max_lessons,
+        max_lessons=config.max_lessons, version=config.prompt_version,
+        search=SearchFacts(
+            parent_selection=str(config.parent_selection), tournament_size=config.tournament_size,
+            population=config.population, init_population=config.init_population,
+            residual=config.residual,
+        ),
     )
 
 
@@ -116,7 +127,7 @@ class LLMProposer:
     async def propose(self, context: ProposalContext) -> Proposal:
         messages = mutation_messages(
             context.parent, context.parent_score, self.prompt_settings,
-            context.history, context.lessons,
+            context.history, context.lessons, best=context.best,
         )
         proposal = Proposal(Outcome.LLM_ERROR)
         for attempt in range(self.config.max_repairs + 1):
@@ -138,7 +149,7 @@ class LLMProposer:
                 return proposal
             messages = [
                 *messages, {"role": "assistant", "content": response.text},
-                repair_message(verdict.errors),
+                repair_message(verdict.errors, self.prompt_settings.version),
             ]
         return proposal
 

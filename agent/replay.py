@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nasagent.agent.config import load_config
+from nasagent.agent.config import load_run_config
 from nasagent.agent.runlog import CONFIG_FILE, EVENTS_FILE, LLM_CALLS_FILE, Event, read_events
 from nasagent.agent.search import RunResult, run_search
 
@@ -60,7 +60,7 @@ def replay_run(
     """
     if not (run_dir / EVENTS_FILE).exists():
         raise FileNotFoundError(f"{run_dir} has no {EVENTS_FILE}: not a run directory")
-    recorded_config = load_config(run_dir / CONFIG_FILE)
+    recorded_config = load_run_config(run_dir / CONFIG_FILE)
     config = recorded_config.model_copy(update={
         "llm": f"replay:{run_dir / LLM_CALLS_FILE}", "model": recorded_config.llm_model,
     })

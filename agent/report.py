@@ -20,7 +20,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from rich.table import Table
 
-from nasagent.agent.config import Mutator, RunConfig, load_config
+from nasagent.agent.config import Mutator, RunConfig, load_run_config
 from nasagent.agent.outcomes import Outcome
 from nasagent.agent.plots import (
     BEST_SO_FAR_STEM,
@@ -112,7 +112,7 @@ def discover_runs(directory: Path) -> list[tuple[str, Path]]:
     if not directory.is_dir():
         raise ReportError(f"{directory} is not a directory")
     if is_single_run(directory):
-        return [(str(load_config(directory / CONFIG_FILE).mutator), directory)]
+        return [(str(load_run_config(directory / CONFIG_FILE).mutator), directory)]
     found = [
         (arm_dir.name, run_dir)
         for arm_dir in sorted(p for p in directory.iterdir() if p.is_dir())
@@ -159,7 +159,7 @@ def budgets_of(directory: Path) -> dict[str, Any]:
 
 def load_run(arm: str, run_dir: Path) -> RunData:
     """Read one run directory (its config, its events and, if written, its wall time)."""
-    config = load_config(run_dir / CONFIG_FILE)
+    config = load_run_config(run_dir / CONFIG_FILE)
     events = read_events(run_dir)
     return RunData(arm, run_dir, config, events, _wall_seconds(run_dir, events))
 

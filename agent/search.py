@@ -21,7 +21,7 @@ from pathlib import Path
 from nasagent.agent.budget import BudgetGuard
 from nasagent.agent.config import ConfigError, Mutator, RunConfig, write_config
 from nasagent.agent.llm.base import LLMBackend
-from nasagent.agent.outcomes import HistoryEntry, Outcome
+from nasagent.agent.outcomes import HistoryEntry, Outcome, ScoredArch
 from nasagent.agent.population import Member, Population
 from nasagent.agent.pricing import Spend
 from nasagent.agent.progress import Progress
@@ -136,6 +136,8 @@ def _history_entry(event: Event) -> HistoryEntry:
     return HistoryEntry(
         iteration=event.iteration, parent=event.parent or "", parent_score=event.parent_score,
         arch=event.arch, outcome=event.outcome, score=event.score, errors=event.errors,
+        params=event.params, flops=event.flops, layers=event.layers,
+        expected_score=event.expected_score,
     )
 
 
@@ -260,9 +262,15 @@ class Search:
         return ProposalContext(
             iteration=iteration, parent=arch, parent_score=score,
             num_replaces=2 if parent else 1, rng=rng,
-            history=self.state.recent_history(),
+            history=self.state.recent_history(), best=self._best_so_far(),
             lessons=self.state.lessons if self.config.reflection else (),
         )
+
+    def _best_so_far(self) -> ScoredArch | None:
+        best = self.state.best
+        if best is None or best.arch is None or best.score is None:
+            return None
+        return ScoredArch(arch=best.arch, score=best.score, iteration=best.iteration)
 
     async def _evaluate(self, context: ProposalContext) -> Evaluated:
         started = time.monotonic()

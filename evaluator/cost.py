@@ -169,6 +169,14 @@ class _ExactRules:
 _RULES: dict[Counting, _Rules] = {Counting.ZENNAS: _ZenNasRules(), Counting.EXACT: _ExactRules()}
 
 
+def downsample(resolution: int, stride: int, counting: Counting | str = Counting.EXACT) -> int:
+    """The side of the feature map after a conv of `stride` on a `resolution`-pixel input.
+
+    EXACT: ceil(R / s), as a padded PyTorch conv gives (7 -> 4); ZENNAS: R // s (7 -> 3).
+    """
+    return _RULES[Counting(counting)].out_res(resolution, stride)
+
+
 def _sub_layer_units(block: Block, cin: int, stride: int, first: bool) -> list[_Unit]:
     """The residual units of one sub-layer (zennas-semantics section 3)."""
     spec = block.spec

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from nasagent.agent.cli.app import app
-from nasagent.agent.config import ConfigError, RunConfig, load_config
+from nasagent.agent.config import ConfigError, RunConfig, load_config, load_run_config
 from nasagent.agent.runlog import CONFIG_FILE
 from nasagent.evaluator.errors import NasAgentError
 
@@ -133,7 +133,7 @@ def _resolve(
             f"and --max-total-tokens may be given (got: {', '.join(sorted(given)) or '--config'})"
         )
     budgets = {key: overrides.get(key) for key in RESUME_KEYS}
-    return load_config(resume / CONFIG_FILE, budgets), resume
+    return load_run_config(resume / CONFIG_FILE, budgets), resume
 
 
 RESUME_KEYS = ("iterations", "max_cost", "max_total_tokens")
