@@ -111,8 +111,11 @@ class NoiseFigure:
 
 
 PROXY_NOISE: dict[str, NoiseFigure] = {
+    # Measured 2026-12-01 on the 2-core development machine (x86_64, torch 2.13 CPU): 8
+    # networks (the seed and 7 one-block mutations) x 4 score seeds, batch 64, 32x32, 100
+    # classes. The median relative change between a mutant and the seed was 15.9%.
     "gradnorm": NoiseFigure(
-        median_spread=0.0, max_spread=0.0,
+        median_spread=0.096, max_spread=0.25,
         command="OMP_NUM_THREADS=1 .venv/bin/python bench/proxy_noise.py --proxy gradnorm "
                 "--mutants 8 --score-seeds 4",
     ),

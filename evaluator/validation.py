@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from nasagent.evaluator.architecture import Architecture, Block
 from nasagent.evaluator.codec import decode
-from nasagent.evaluator.cost import RGB_CHANNELS, Cost, Counting, count_cost
+from nasagent.evaluator.cost import RGB_CHANNELS, Cost, Counting, count_cost, downsample
+from nasagent.evaluator.cost_facts import max_stride2_blocks
 from nasagent.evaluator.errors import BlockStringError
 from nasagent.evaluator.search_space import OPS, SEARCH_SPACES, SearchSpace, get_search_space
 
@@ -157,7 +158,7 @@ def structural_violations(arch: Architecture, constraints: Constraints) -> list[
     for index, block in enumerate(arch.blocks):
         for rule in _BLOCK_RULES:
             errors += rule(index, block, arch, constraints)
-    errors += _resolution_violations(arch, constraints.resolution)
+    errors += _resolution_violations(arch, constraints.resolution, constraints.counting)
     return errors
 
 
@@ -251,8 +252,11 @@ _BLOCK_RULES: tuple[_BlockRule, ...] = (
 )
 
 
-def _resolution_violations(arch: Architecture, resolution: int) -> list[Violation]:
-    """The first block whose stride would shrink the feature map below 1 pixel (`R // s`).
+def _resolution_violations(
+    arch: Architecture, resolution: int, counting: Counting
+) -> list[Violation]:
+    """The first stride-2 block whose input is already 1 pixel, the resolution shrinking as the
+    counting convention says (exact: ceil(R/2), 7 -> 4; zennas: R // 2, 7 -> 3).
 
     Blocks with an invalid stride or no sub-layers are skipped: their own rules report them.
     """
@@ -260,14 +264,15 @@ def _resolution_violations(arch: Architecture, resolution: int) -> list[Violatio
     for index, block in enumerate(arch.blocks):
         if block.stride < 1 or block.sub_layers < 1:
             continue
-        if res // block.stride < 1:
+        if block.stride > 1 and res // block.stride < 1:
+            limit = max_stride2_blocks(resolution, counting)
             text = (
-                f"stride {block.stride} would shrink the {res}x{res} feature map below 1 pixel "
-                f"(input resolution {resolution} allows at most {resolution.bit_length() - 1} "
-                f"stride-2 blocks); use stride 1"
+                f"stride {block.stride} cannot halve the {res}x{res} feature map (input "
+                f"resolution {resolution} allows at most {limit} stride-2 blocks under "
+                f"{counting} counting); use stride 1"
             )
             return [_at(index, block, "stride", ViolationKind.RESOLUTION, text)]
-        res //= block.stride
+        res = downsample(res, block.stride, counting)
     return []
 
 

@@ -107,7 +107,7 @@ def test_every_stated_formula_matches_count_cost(
 def test_a_conditional_projection_is_stated_where_the_model_adds_one() -> None:
     facts = cost_facts(Counting.EXACT, get_search_space("zennas-imagenet").specs)
     idw = next(f for f in facts.families if f.ops[0].startswith("SuperResIDW"))
-    assert "(B != C_out)*(B*C_out + 3*C_out)" in idw.params
+    assert "(C_out != B)*(C_out*B + 3*C_out)" in idw.params
     assert "1x1 conv B->D2" in idw.layout and "D2->C_out" in idw.layout
     assert "always, even when shapes match" in idw.layout
 

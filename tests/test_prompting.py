@@ -208,4 +208,4 @@ def test_reflection_messages() -> None:
 
 def test_templates_use_strict_undefined() -> None:
     with pytest.raises(jinja2.UndefinedError):
-        render("repair.j2")
+        render("v2/repair.j2")

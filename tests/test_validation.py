@@ -144,10 +144,19 @@ def test_resolution_must_stay_at_least_one_pixel() -> None:
     error = _only(check_string(text, CIFAR))
     assert (error.kind, error.field, error.block) == (ViolationKind.RESOLUTION, "stride", 5)
     assert error.message == (
-        "block 5 SuperResK3K3: stride 2 would shrink the 1x1 feature map below 1 pixel "
-        "(input resolution 32 allows at most 5 stride-2 blocks); use stride 1"
+        "block 5 SuperResK3K3: stride 2 cannot halve the 1x1 feature map (input resolution 32 "
+        "allows at most 5 stride-2 blocks under exact counting); use stride 1"
     )
     assert check_string(text, Constraints(resolution=128)).valid
+
+
+def test_resolution_limit_follows_the_counting_convention() -> None:
+    # 224 -> ... -> 7 -> 4 -> 2 -> 1 (exact, padded convs) but 7 -> 3 -> 1 (zennas, R // 2)
+    eight = "SuperConvK3BNRELU(3,8,2,1)" + "SuperResK3K3(8,8,2,8,1)" * 7
+    assert check_string(eight, Constraints(resolution=224, counting="exact")).valid
+    error = _only(check_string(eight, Constraints(resolution=224, counting="zennas")))
+    assert (error.kind, error.block) == (ViolationKind.RESOLUTION, 7)
+    assert "at most 7 stride-2 blocks under zennas counting" in error.message
 
 
 def test_budget_messages_and_over_budget() -> None:
