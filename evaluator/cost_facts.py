@@ -169,8 +169,8 @@ _TEXTS: dict[Counting, _Text] = {Counting.EXACT: _ExactText(), Counting.ZENNAS: 
 _PRIMITIVES: dict[Counting, str] = {
     Counting.EXACT: (
         "a conv has k^2*in*out weights (depthwise: k^2*channels) and costs its weights times "
-        "its output positions in FLOPs; each BatchNorm has 2 parameters and 1 FLOP per output "
-        "element and channel; a projection shortcut (1x1 conv with bias, then BatchNorm) has "
+        "its output positions in FLOPs; each BatchNorm has 2 parameters per channel and 1 FLOP "
+        "per output element; a projection shortcut (1x1 conv with bias, then BatchNorm) has "
         "in*out + 3*out parameters and (in*out + out)*r^2 FLOPs; the classifier has "
         "C*num_classes + num_classes parameters and C*num_classes FLOPs"
     ),
