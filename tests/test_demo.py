@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nasagent.agent.config import load_config
+from nasagent.agent.config import load_run_config
 from nasagent.agent.demo import (
     DEFAULT_TRANSCRIPT,
     demo_plan,
@@ -44,7 +44,7 @@ def test_replaying_the_transcript_reproduces_the_recorded_run(seed: int, tmp_pat
 def test_the_demo_replays_the_recorded_configuration(tmp_path: Path) -> None:
     plan = demo_plan(tmp_path / "demo")
     assert tuple(plan.arms) == ("llm", "random") and tuple(plan.seeds) == (0, 1, 2)
-    recorded = load_config(TRANSCRIPT / "seed-1" / "config.toml")
+    recorded = load_run_config(TRANSCRIPT / "seed-1" / "config.toml")
     replayed = plan.run_config("llm", 1)
     spec = llm_spec(replayed)
     assert spec.startswith("replay:") and spec.endswith("seed-1/llm_calls.jsonl")
