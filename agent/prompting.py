@@ -99,15 +99,23 @@ class NoiseFigure:
     """How much a proxy's score moves when only its random draws change (measured).
 
     Attributes:
-        median_spread: the median, over near-identical networks, of the standard deviation of
-            the score over score seeds divided by its mean (0.05 is 5%).
-        max_spread: the largest such ratio seen.
+        median: the median, over near-identical networks, of the score's spread over score
+            seeds: its standard deviation divided by its mean (`relative`, 0.05 is 5%), or the
+            plain standard deviation in score units (for log-scale proxies such as Zen).
+        maximum: the largest such spread seen.
+        relative: which of the two the figures are.
         command: how the figure was measured.
     """
 
-    median_spread: float
-    max_spread: float
+    median: float
+    maximum: float
+    relative: bool
     command: str
+
+    def describe(self) -> str:
+        if self.relative:
+            return f"a median of {self.median:.1%} (up to {self.maximum:.1%}) of its value"
+        return f"a median of {self.median:.2g} (up to {self.maximum:.2g}) in score units"
 
 
 PROXY_NOISE: dict[str, NoiseFigure] = {
@@ -115,8 +123,15 @@ PROXY_NOISE: dict[str, NoiseFigure] = {
     # networks (the seed and 7 one-block mutations) x 4 score seeds, batch 64, 32x32, 100
     # classes. The median relative change between a mutant and the seed was 15.9%.
     "gradnorm": NoiseFigure(
-        median_spread=0.096, max_spread=0.25,
+        median=0.096, maximum=0.25, relative=True,
         command="OMP_NUM_THREADS=1 .venv/bin/python bench/proxy_noise.py --proxy gradnorm "
+                "--mutants 8 --score-seeds 4",
+    ),
+    # Same machine and setting; Zen is a log-scale score, so the spread is in score units.
+    # The median relative change between a mutant and the seed was 25%.
+    "zen": NoiseFigure(
+        median=0.042, maximum=0.14, relative=False,
+        command="OMP_NUM_THREADS=1 .venv/bin/python bench/proxy_noise.py --proxy zen "
                 "--mutants 8 --score-seeds 4",
     ),
 }
@@ -406,8 +421,8 @@ def noise_sentence(proxy: str) -> str:
         )
     return (
         f"Noise: re-drawing only the random weights and input batch (the score seed) moves the "
-        f"{proxy} score of one network by a median of {figure.median_spread:.1%} (up to "
-        f"{figure.max_spread:.1%}), measured on one-block mutations of the CIFAR seed. In a run "
+        f"{proxy} score of one network by {figure.describe()} (standard deviation over score "
+        f"seeds), measured on one-block mutations of the CIFAR seed. In a run "
         f"the score seed is fixed, so a network always gets the same score, but two similar "
         f"networks differing by about that much may owe it to the draw, not to the change."
     )

@@ -8,7 +8,8 @@ Draws `--mutants` one-block Zen-NAS mutations of the CIFAR seed (the seed itself
 `evaluator.mutation.RandomMutator`, num_replaces=1, mutator seeds 0, 1, ...) and scores each
 network with `--score-seeds` different score seeds (the seed of the random weights and the
 random input batch). For each network the relative spread is the standard deviation over
-score seeds divided by the mean's magnitude. Printed: the median and maximum of that spread,
+score seeds divided by the mean's magnitude. Printed: the median and maximum of that spread
+(and of the plain standard deviation, the natural unit for log-scale proxies such as Zen),
 and the median relative change between a mutant and the seed under one score seed, so the two
 can be compared. `agent.prompting.PROXY_NOISE` holds the figure the prompt states.
 """
@@ -70,6 +71,7 @@ def main() -> None:
     table = {arch: scores_over_seeds(arch, args.proxy, args.score_seeds, args.batch_size)
              for arch in networks}
     spreads = [relative_spread(values) for values in table.values()]
+    stdevs = [statistics.stdev(values) for values in table.values()]
     base = table[networks[0]][0]
     changes = [abs(values[0] - base) / abs(base) for values in list(table.values())[1:]]
     figures = {
@@ -77,6 +79,8 @@ def main() -> None:
         "batch_size": args.batch_size, "machine": platform.processor() or platform.machine(),
         "median_relative_spread_over_score_seeds": statistics.median(spreads),
         "max_relative_spread_over_score_seeds": max(spreads),
+        "median_stdev_over_score_seeds": statistics.median(stdevs),
+        "max_stdev_over_score_seeds": max(stdevs),
         "median_relative_change_mutant_vs_seed": statistics.median(changes) if changes else None,
         "scores": table,
     }

@@ -103,7 +103,10 @@ def test_v2_states_the_search_rules_and_the_measured_noise() -> None:
     assert "10 scored architectures or fewer, the parent is always the seed" in system
     assert "the best of 4 members drawn at random (tournament)" in system
     assert "outcome `duplicate` and spends an iteration" in system
-    assert f"a median of {PROXY_NOISE['gradnorm'].median_spread:.1%}" in system
+    assert f"by {PROXY_NOISE['gradnorm'].describe()} (standard deviation" in system
+    assert "by a median of 9.6% (up to 25.0%) of its value" in system
+    zen = mutation_messages(CIFAR_SEED, None, PromptSettings(constraints=CIFAR, proxy="zen"))
+    assert "by a median of 0.042 (up to 0.14) in score units" in zen[0]["content"]
     assert "has not been measured" in mutation_messages(
         CIFAR_SEED, None, PromptSettings(constraints=CIFAR, proxy="synflow")
     )[0]["content"]
@@ -160,3 +163,19 @@ def test_v2_reflection_sees_every_rejected_proposal_and_its_errors() -> None:
     assert "error: params 1,200,000 exceed the budget" in user
     assert "error: block 2 SuperResK3K3: in_channels 8 must equal" in user
     assert "why:    the answer kept the parent unchanged" in user
+
+
+def test_the_prompt_command_shows_either_version() -> None:
+    from typer.testing import CliRunner
+
+    import nasagent.agent.cli.prompt_commands  # noqa: F401  (registers the command)
+    from nasagent.agent.cli.app import app
+
+    runner = CliRunner()
+    latest = runner.invoke(app, ["prompt", CIFAR_SEED, "--score", "6.411"])
+    assert latest.exit_code == 0 and "7x7 becomes 4x4" in latest.output
+    assert "Parent: measured 6.411; cost 102,572 params (budget 1,000,000)" in latest.output
+    first = runner.invoke(app, ["prompt", CIFAR_SEED, "--prompt-version", "1"])
+    assert first.exit_code == 0 and "halves the resolution (integer division)" in first.output
+    bad = runner.invoke(app, ["prompt", CIFAR_SEED, "--prompt-version", "9"])
+    assert bad.exit_code == 2 and "prompt version 9 is not shipped" in bad.output

@@ -19,6 +19,7 @@ from nasagent.agent.outcomes import Outcome
 from nasagent.agent.prompting import Chat, PromptSettings, mutation_messages
 from nasagent.agent.response import MAX_REPLY_CHARS, Verdict, judge_reply
 from nasagent.evaluator.errors import NasAgentError
+from nasagent.prompts import LATEST_PROMPT_VERSION, PROMPT_VERSIONS
 
 SearchSpaceOption = Annotated[str, typer.Option(help="Search space name.")]
 MaxParamsOption = Annotated[float, typer.Option(help="Parameter budget (0: none).")]
@@ -45,6 +46,9 @@ def prompt_command(
     include_proxy_source: Annotated[
         bool, typer.Option(help="Show the proxy's source code to the model.")
     ] = False,
+    prompt_version: Annotated[
+        int, typer.Option(help=f"Prompt version ({', '.join(map(str, PROMPT_VERSIONS))}).")
+    ] = LATEST_PROMPT_VERSION,
     as_json: JsonOption = False,
 ) -> None:
     """Print the mutation prompt the model would receive for ARCH."""
@@ -52,8 +56,12 @@ def prompt_command(
         search_space=search_space, max_params=max_params, max_flops=max_flops,
         max_layers=max_layers, num_classes=num_classes, resolution=resolution,
     )
+    if prompt_version not in PROMPT_VERSIONS:
+        valid = ", ".join(map(str, PROMPT_VERSIONS))
+        raise typer.BadParameter(f"prompt version {prompt_version} is not shipped; valid: {valid}")
     settings = PromptSettings(
-        constraints=constraints, proxy=proxy, include_proxy_source=include_proxy_source
+        constraints=constraints, proxy=proxy, include_proxy_source=include_proxy_source,
+        version=prompt_version,
     )
     try:
         messages = mutation_messages(arch, score, settings)
