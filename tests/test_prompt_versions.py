@@ -17,6 +17,7 @@ from nasagent.agent.config import (
     load_run_config,
 )
 from nasagent.agent.demo import transcript_dir
+from nasagent.agent.llm.base import LLMRequest, LLMResponse, TokenUsage
 from nasagent.agent.outcomes import HistoryEntry, Outcome, ScoredArch
 from nasagent.agent.prompting import (
     PROXY_NOISE,
@@ -28,6 +29,7 @@ from nasagent.agent.prompting import (
 from nasagent.agent.proposers import prompt_settings_for
 from nasagent.agent.response import judge_reply
 from nasagent.agent.runlog import CONFIG_FILE, LLM_CALLS_FILE
+from nasagent.agent.search import run_search
 from nasagent.evaluator import CIFAR_SEED, IMAGENET_SEED
 from nasagent.evaluator.validation import Constraints
 from nasagent.prompts import LATEST_PROMPT_VERSION
@@ -179,3 +181,46 @@ def test_the_prompt_command_shows_either_version() -> None:
     assert first.exit_code == 0 and "halves the resolution (integer division)" in first.output
     bad = runner.invoke(app, ["prompt", CIFAR_SEED, "--prompt-version", "9"])
     assert bad.exit_code == 2 and "prompt version 9 is not shipped" in bad.output
+
+
+class ScriptedByIteration:
+    """Answers mutation requests from a per-iteration table and keeps every request."""
+
+    name = "by-iteration"
+
+    def __init__(self, answers: dict[int, str]) -> None:
+        self.answers = answers
+        self.requests: list[LLMRequest] = []
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        self.requests.append(request)
+        if request.purpose == "reflection":
+            text = '```json\n{"lessons": ["keep the head narrow"]}\n```'
+        else:
+            arch = self.answers[request.iteration]
+            text = f'```json\n{{"arch": "{arch}", "type": "gradnorm", "score": 8.5}}\n```'
+        return LLMResponse(text=text, finish_reason="stop", latency_s=0.0,
+                           usage=TokenUsage(prompt_tokens=10, completion_tokens=5))
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_the_loop_shows_rejected_proposals_costs_and_the_best_to_the_model(
+    tmp_path: Path,
+) -> None:
+    wide = CIFAR_SEED.replace("SuperConvK1BNRELU(64,128,1,1)", "SuperConvK1BNRELU(64,2048,1,4)")
+    backend = ScriptedByIteration({1: CHILD, 2: wide, 3: CHILD, 4: CIFAR_SEED, 5: CHILD})
+    config = RunConfig(
+        llm="scripted", iterations=5, concurrency=1, reflect_every=4, max_repairs=0,
+        batch_size=8, population=16,
+    )
+    run_search(config, tmp_path / "run", progress=False, backend=backend)
+    reflection = next(r for r in backend.requests if r.purpose == "reflection")
+    shown = reflection.messages[1].content
+    for outcome in ("ok", "over_budget", "duplicate", "no_change"):
+        assert f": {outcome}" in shown
+    assert "error: params" in shown and "exceed the budget of 1,000,000" in shown
+    last = [r for r in backend.requests if r.purpose == "mutation"][-1].messages[1].content
+    assert "Best architecture so far (score" in last and "iteration 1): " + CHILD in last
+    assert "; you expected 8.5" in last and "(budget 1,000,000)" in last
