@@ -66,6 +66,7 @@ class RunConfig(BaseModel):
     max_params: float | None = 1e6
     max_flops: float | None = None
     max_layers: int | None = 18
+    structure: str = "none"
     # proxy
     proxy: str = "gradnorm"
     batch_size: int = Field(default=64, ge=1)
@@ -112,6 +113,15 @@ class RunConfig(BaseModel):
         if not value or any(not 0 <= t <= 2 for t in value):
             raise ValueError("temperature must be one value or a non-empty list, each in [0, 2]")
         return value
+
+    @field_validator("structure")
+    @classmethod
+    def _known_structure(cls, name: str) -> str:
+        from nasagent.evaluator.validation import STRUCTURES  # torch-free, but keep config light
+
+        if name not in STRUCTURES:
+            raise ValueError(f"unknown structure {name!r}; valid: {', '.join(STRUCTURES)}")
+        return name
 
     @property
     def llm_model(self) -> str:

@@ -34,7 +34,12 @@ from nasagent.evaluator.cost import RGB_CHANNELS
 from nasagent.evaluator.errors import UnknownNameError
 from nasagent.evaluator.proxies import PROXIES
 from nasagent.evaluator.search_space import CONV_FIELDS, RES_FIELDS, SearchSpace, get_search_space
-from nasagent.evaluator.validation import CHANNEL_MULTIPLE, MAX_CHANNELS, Constraints
+from nasagent.evaluator.validation import (
+    CHANNEL_MULTIPLE,
+    MAX_CHANNELS,
+    Constraints,
+    structure_statements,
+)
 from nasagent.prompts import render
 
 logger = logging.getLogger(__name__)
@@ -162,6 +167,7 @@ def _system_context(settings: PromptSettings, lessons: Sequence[str]) -> dict[st
         "field_meanings": [(name, FIELD_MEANINGS[name]) for name in _fields_in_use(space)],
         "limits": _limits_view(constraints),
         "budgets": _budget_lines(constraints),
+        "structure": {"name": constraints.structure, "rules": structure_statements(constraints)},
         "counting": f"{constraints.counting} counting: {COUNTING_TEXT[constraints.counting]}",
         "proxy": _proxy_view(settings.proxy, settings.include_proxy_source),
         "example": worked_example(space, settings.proxy),
