@@ -251,7 +251,7 @@ class _Session:
             session.load_checkpoint()
         else:
             if resume:
-                logger.warning("no checkpoint in %s: starting from epoch 0", out)
+                logger.info("no checkpoint in %s: starting from epoch 0", out)
             session.save_checkpoint()
         return session
 
