@@ -43,7 +43,7 @@ ARCHS_DIR = "archs"
 SCATTER_PREFIX = "scatter_"
 POOL_FACTOR = 8
 """Candidates drawn per architecture kept, before stratifying by size."""
-MAX_CHAINS_FACTOR = 60
+MAX_CHAINS_FACTOR = 25
 BOOTSTRAP_RESAMPLES = 1000
 CONFIDENCE = 0.95
 MIN_PAIRS = 3
@@ -324,16 +324,30 @@ def _line(record: ArchRecord, total: int) -> str:
 # ---- analysis -----------------------------------------------------------------------------
 
 
-def _kendall(x: np.ndarray, y: np.ndarray) -> float:
-    from scipy.stats import kendalltau
+def kendall_tau(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Kendall's tau-b (ties handled as scipy.stats.kendalltau), vectorised over resamples."""
+    x, y = np.moveaxis(np.asarray(x, float), axis, -1), np.moveaxis(np.asarray(y, float), axis, -1)
+    dx = np.sign(x[..., :, None] - x[..., None, :])
+    dy = np.sign(y[..., :, None] - y[..., None, :])
+    concordance = (dx * dy).sum(axis=(-1, -2))
+    scale = np.sqrt((dx * dx).sum(axis=(-1, -2)) * (dy * dy).sum(axis=(-1, -2)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(scale > 0, concordance / np.where(scale > 0, scale, 1), np.nan)
 
-    return float(kendalltau(x, y).statistic)
+
+def spearman_rho(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Spearman's rho (Pearson on average ranks, as scipy.stats.spearmanr), vectorised."""
+    from scipy.stats import rankdata
+
+    rx = rankdata(np.moveaxis(np.asarray(x, float), axis, -1), axis=-1)
+    ry = rankdata(np.moveaxis(np.asarray(y, float), axis, -1), axis=-1)
+    rx, ry = rx - rx.mean(-1, keepdims=True), ry - ry.mean(-1, keepdims=True)
+    scale = np.sqrt((rx * rx).sum(-1) * (ry * ry).sum(-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(scale > 0, (rx * ry).sum(-1) / np.where(scale > 0, scale, 1), np.nan)
 
 
-def _spearman(x: np.ndarray, y: np.ndarray) -> float:
-    from scipy.stats import spearmanr
-
-    return float(spearmanr(x, y).statistic)
+Statistic = Callable[..., np.ndarray]
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -341,8 +355,7 @@ def _finite_or_none(value: float) -> float | None:
 
 
 def rank_correlation(
-    x: Sequence[float], y: Sequence[float],
-    statistic: Callable[[np.ndarray, np.ndarray], float], seed: int,
+    x: Sequence[float], y: Sequence[float], statistic: Statistic, seed: int,
 ) -> dict[str, Any]:
     """A rank correlation and its percentile bootstrap interval (pairs resampled together)."""
     from scipy.stats import bootstrap
@@ -352,9 +365,9 @@ def rank_correlation(
         return {"value": None, "ci": None, "reason": "too few pairs or a constant variable"}
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore")  # resamples with a constant side give NaN; dropped
-        value = statistic(xs, ys)
+        value = float(statistic(xs, ys))
         result = bootstrap(
-            (xs, ys), statistic, paired=True, vectorized=False, n_resamples=BOOTSTRAP_RESAMPLES,
+            (xs, ys), statistic, paired=True, vectorized=True, n_resamples=BOOTSTRAP_RESAMPLES,
             confidence_level=CONFIDENCE, method="percentile", rng=np.random.default_rng(seed),
         )
     low, high = result.confidence_interval
@@ -375,8 +388,8 @@ def analyse(records: Sequence[ArchRecord], settings: StudySettings) -> dict[str,
         proxies.append({
             "proxy": name, "higher_is_better": PROXIES[name].higher_is_better, "n": len(pairs),
             "failed": sum(name in r.scores and r.scores[name].score is None for r in records),
-            "kendall_tau": rank_correlation(xs, ys, _kendall, settings.seed),
-            "spearman_rho": rank_correlation(xs, ys, _spearman, settings.seed),
+            "kendall_tau": rank_correlation(xs, ys, kendall_tau, settings.seed),
+            "spearman_rho": rank_correlation(xs, ys, spearman_rho, settings.seed),
         })
     times = [r.seconds_per_epoch for r in trained if r.seconds_per_epoch is not None]
     accuracies = [float(r.top1) for r in trained if r.top1 is not None]
