@@ -376,15 +376,24 @@ def rank_correlation(
             "ci": None if None in interval else interval, "reason": None}
 
 
+def score_accuracy_pairs(records: Sequence[ArchRecord], proxy: str) -> list[tuple[float, float]]:
+    """(raw proxy score, top-1) of every architecture that has both."""
+    pairs = []
+    for record in records:
+        result = record.scores.get(proxy)
+        if result is not None and result.score is not None and record.top1 is not None:
+            pairs.append((result.score, record.top1))
+    return pairs
+
+
 def analyse(records: Sequence[ArchRecord], settings: StudySettings) -> dict[str, Any]:
     """Per proxy: pairs used, failures, Kendall's tau and Spearman's rho with intervals."""
     trained = [r for r in records if r.top1 is not None]
     proxies = []
     for name in settings.proxies:
         sign = 1.0 if PROXIES[name].higher_is_better else -1.0
-        pairs = [(sign * r.scores[name].score, r.top1) for r in trained
-                 if name in r.scores and r.scores[name].score is not None]
-        xs, ys = [p[0] for p in pairs], [float(p[1]) for p in pairs if p[1] is not None]
+        pairs = score_accuracy_pairs(trained, name)
+        xs, ys = [sign * p[0] for p in pairs], [p[1] for p in pairs]
         proxies.append({
             "proxy": name, "higher_is_better": PROXIES[name].higher_is_better, "n": len(pairs),
             "failed": sum(name in r.scores and r.scores[name].score is None for r in records),
@@ -411,8 +420,7 @@ def plot_scatter(records: Sequence[ArchRecord], proxy: str, tau: float | None, p
     """Proxy score against held-out top-1, one point per architecture (no pyplot)."""
     from matplotlib.figure import Figure
 
-    points = [(r.scores[proxy].score, r.top1) for r in records
-              if proxy in r.scores and r.scores[proxy].score is not None and r.top1 is not None]
+    points = score_accuracy_pairs(records, proxy)
     figure = Figure(figsize=(4.8, 3.6), layout="constrained")
     axes = figure.add_subplot()
     axes.scatter([p[0] for p in points], [p[1] for p in points], s=18, color="#1f77b4")

@@ -121,7 +121,7 @@ def train_runs(
     from nasagent.evaluator.datasets import load_data
     from nasagent.evaluator.training import Recipe
 
-    recipe = Recipe(epochs=epochs, seed=seed, device=device)  # type: ignore[arg-type]
+    recipe = Recipe.model_validate({"epochs": epochs, "seed": seed, "device": device})
     cache: dict[int | None, Any] = {}
     trained = []
     for arm, run_dir in discover_runs(directory):

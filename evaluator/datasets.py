@@ -141,11 +141,12 @@ def load_data(spec: str, resolution: int | None = None) -> ImageData:
 def _numpy_globals() -> dict[tuple[str, str], Any]:
     """The only callables a CIFAR pickle may name: numpy array reconstruction and latin-1 bytes."""
     import codecs
+    import importlib
 
     try:
-        from numpy._core import multiarray  # numpy >= 2
-    except ImportError:  # pragma: no cover - numpy 1.x
-        from numpy.core import multiarray
+        multiarray = importlib.import_module("numpy._core.multiarray")  # numpy >= 2
+    except ImportError:  # numpy 1.x
+        multiarray = importlib.import_module("numpy.core.multiarray")
 
     allowed = {
         ("numpy", "ndarray"): np.ndarray,

@@ -201,7 +201,8 @@ def seeded_model(arch: Architecture, num_classes: int, seed: int) -> MasterNet:
 
 
 def _parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for module in model.modules():
         for name, parameter in module.named_parameters(recurse=False):
             plain = isinstance(module, nn.BatchNorm2d) or name == "bias"

@@ -178,8 +178,8 @@ def structural_violations(arch: Architecture, constraints: Constraints) -> list[
         for rule in _BLOCK_RULES:
             errors += rule(index, block, arch, constraints)
     errors += _resolution_violations(arch, constraints.resolution)
-    for rule in structure_rules(constraints):
-        errors += rule.check(arch, constraints)
+    for structure_rule in structure_rules(constraints):
+        errors += structure_rule.check(arch, constraints)
     return errors
 
 
