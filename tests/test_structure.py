@@ -98,3 +98,17 @@ def test_the_prompt_without_structure_is_the_prompt_with_the_block_removed() -> 
     assert len(block) == 4 and block[0].startswith("- Structure `zennas`")
     assert "\n".join(line for line in structured.splitlines() if line not in block) == plain
     assert "Structure" not in plain
+
+
+def test_inspect_and_prompt_take_the_structure_flag() -> None:
+    from typer.testing import CliRunner
+
+    import nasagent.agent.cli  # noqa: F401  (registers every command)
+    from nasagent.agent.cli.app import app
+
+    inspected = CliRunner().invoke(app, ["inspect", LLM_FOUND, "--structure", "zennas", "--json"])
+    assert inspected.exit_code == 1 and "SuperConv stem" in inspected.stdout
+    prompt = CliRunner().invoke(app, ["prompt", CIFAR_SEED, "--structure", "zennas"])
+    assert prompt.exit_code == 0 and "Exactly 3 blocks have stride 2" in prompt.stdout
+    bad = CliRunner().invoke(app, ["inspect", CIFAR_SEED, "--structure", "vgg"])
+    assert bad.exit_code == 2 and "unknown structure" in bad.output

@@ -105,7 +105,15 @@ def _train_best(directory: Path, epochs: int, data: str, progress: bool) -> Any:
     from nasagent.agent.report import build_report
     from nasagent.agent.train_best import train_runs
 
-    for run in train_runs(directory, epochs=epochs, data_spec=data, progress=progress):
+    from nasagent.evaluator.training import TrainingInterrupted
+
+    try:
+        trained = train_runs(directory, epochs=epochs, data_spec=data, progress=progress)
+    except TrainingInterrupted:
+        typer.echo(f"stopped: interrupted; the same command resumes the training of "
+                   f"{directory}", err=True)
+        raise typer.Exit(EXIT_STOPPED) from None
+    for run in trained:
         if run.top1 is None:
             typer.echo(f"not trained: {run.run_dir}: {run.message}", err=True)
     return build_report(directory)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from nasagent.agent.cli.app import app
-from nasagent.agent.cli.train_command import DATA_HELP, EXIT_ERROR
+from nasagent.agent.cli.train_command import DATA_HELP, EXIT_ERROR, EXIT_INTERRUPTED
 from nasagent.evaluator.errors import NasAgentError
 
 Opt = typer.Option
@@ -56,10 +56,15 @@ def correlate(
         "seed_arch": seed_arch, "structure": structure, "max_chain": max_chain,
         "device": device, **_budgets(max_params, max_flops, max_layers),
     }
+    from nasagent.evaluator.training import TrainingInterrupted
+
     try:
         settings = resolve_study_settings(out, overrides)
         records = run_study(settings, out, report=typer.echo, progress=progress)
         results = write_outputs(records, settings, out)
+    except (TrainingInterrupted, KeyboardInterrupt):
+        typer.echo(f"stopped: interrupted; resume with nasagent correlate --out {out}", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except (NasAgentError, OSError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(EXIT_ERROR) from None

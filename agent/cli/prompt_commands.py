@@ -45,12 +45,14 @@ def prompt_command(
     include_proxy_source: Annotated[
         bool, typer.Option(help="Show the proxy's source code to the model.")
     ] = False,
+    structure: Annotated[str, typer.Option(help="Structural rules: none or zennas.")] = "none",
     as_json: JsonOption = False,
 ) -> None:
     """Print the mutation prompt the model would receive for ARCH."""
     constraints = constraints_from_flags(
         search_space=search_space, max_params=max_params, max_flops=max_flops,
         max_layers=max_layers, num_classes=num_classes, resolution=resolution,
+        structure=structure,
     )
     settings = PromptSettings(
         constraints=constraints, proxy=proxy, include_proxy_source=include_proxy_source
