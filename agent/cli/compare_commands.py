@@ -104,7 +104,6 @@ def _train_best(directory: Path, epochs: int, data: str, progress: bool) -> Any:
     """Train every run's best architecture, then rebuild the report with the accuracies."""
     from nasagent.agent.report import build_report
     from nasagent.agent.train_best import train_runs
-
     from nasagent.evaluator.training import TrainingInterrupted
 
     try:
