@@ -111,7 +111,7 @@ def parse_spec(spec: str) -> tuple[DatasetSpec, Path | None]:
         raise DataError(f"data spec {spec!r}: write {kind}:DIR, the folder holding the files")
     if not dataset.needs_path and sep:
         raise DataError(f"data spec {spec!r}: {kind} takes no folder; write {kind}")
-    return dataset, Path(rest) if rest else None
+    return dataset, Path(rest).expanduser() if rest else None
 
 
 def load_data(spec: str, resolution: int | None = None) -> ImageData:
