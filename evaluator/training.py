@@ -416,6 +416,7 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
 def plot_learning_curve(result: TrainResult, path: Path) -> Path:
     """Training loss and held-out top-1 per epoch (matplotlib Figure, no pyplot)."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [e.epoch for e in result.epochs]
     figure = Figure(figsize=(6, 3.6), layout="constrained")
@@ -423,6 +424,7 @@ def plot_learning_curve(result: TrainResult, path: Path) -> Path:
     loss_axes.plot(epochs, [e.train_loss for e in result.epochs], "o-", color="#7f7f7f",
                    label="train loss")
     loss_axes.set_xlabel("epoch")
+    loss_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     loss_axes.set_ylabel("train loss (label-smoothed)")
     top1_axes = loss_axes.twinx()
     top1_axes.plot(epochs, [e.val_top1 for e in result.epochs], "o-", color="#1f77b4",
