@@ -67,6 +67,7 @@ class RunConfig(BaseModel):
     max_params: float | None = 1e6
     max_flops: float | None = None
     max_layers: int | None = 18
+    structure: str = "none"
     # proxy
     proxy: str = "gradnorm"
     batch_size: int = Field(default=64, ge=1)
@@ -122,6 +123,15 @@ class RunConfig(BaseModel):
             valid = ", ".join(str(v) for v in PROMPT_VERSIONS)
             raise ValueError(f"prompt_version {value} is not shipped; valid: {valid}")
         return value
+
+    @field_validator("structure")
+    @classmethod
+    def _known_structure(cls, name: str) -> str:
+        from nasagent.evaluator.validation import STRUCTURES  # torch-free, but keep config light
+
+        if name not in STRUCTURES:
+            raise ValueError(f"unknown structure {name!r}; valid: {', '.join(STRUCTURES)}")
+        return name
 
     @property
     def llm_model(self) -> str:

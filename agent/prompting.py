@@ -55,6 +55,7 @@ from nasagent.evaluator.validation import (
     MAX_CHANNELS,
     Constraints,
     check_string,
+    structure_statements,
 )
 from nasagent.prompts import LATEST_PROMPT_VERSION, PROMPT_VERSIONS, render, versioned
 
@@ -267,6 +268,7 @@ def _system_context(settings: PromptSettings, lessons: Sequence[str]) -> dict[st
         "field_meanings": [(name, FIELD_MEANINGS[name]) for name in _fields_in_use(space)],
         "limits": _limits_view(constraints),
         "budgets": _budget_lines(constraints),
+        "structure": {"name": constraints.structure, "rules": structure_statements(constraints)},
         "counting": f"{constraints.counting} counting: {COUNTING_TEXT[constraints.counting]}",
         "proxy": _proxy_view(settings.proxy, settings.include_proxy_source),
         "example": worked_example(space, settings.proxy),

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from nasagent.agent.config import Mutator, RunConfig
+from nasagent.agent.config import ConfigError, Mutator, RunConfig
 from nasagent.agent.llm.base import (
     LLMBackend,
     LLMError,
@@ -27,9 +27,9 @@ from nasagent.agent.prompting import (
 )
 from nasagent.agent.response import MUTATION_SCHEMA, Verdict, judge_reply
 from nasagent.evaluator import Architecture, parse
-from nasagent.evaluator.errors import UnknownNameError
+from nasagent.evaluator.errors import BlockStringError, UnknownNameError
 from nasagent.evaluator.mutation import RandomMutator
-from nasagent.evaluator.validation import Constraints, check
+from nasagent.evaluator.validation import Constraints, check, stride2_count
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,19 @@ def constraints_for(config: RunConfig) -> Constraints:
     return Constraints(
         search_space=config.search_space, num_classes=config.num_classes,
         resolution=config.resolution, counting=config.counting, max_params=config.max_params,
-        max_flops=config.max_flops, max_layers=config.max_layers,
+        max_flops=config.max_flops, max_layers=config.max_layers, structure=config.structure,
+        stride2_blocks=_seed_schedule(config),
     )
+
+
+def _seed_schedule(config: RunConfig) -> int | None:
+    """The seed's stride-2 count, which a structure keeps; None when no structure is in force."""
+    if config.structure == "none":
+        return None
+    try:
+        return stride2_count(parse(config.seed_arch))
+    except BlockStringError as error:
+        raise ConfigError(f"seed_arch cannot be decoded: {error}") from None
 
 
 def prompt_settings_for(config: RunConfig) -> PromptSettings:

@@ -50,6 +50,7 @@ from nasagent.agent.stats import (
     outcome_rate,
     summarize,
 )
+from nasagent.agent.train_best import structure_of, top1_cell, top1_test_lines, trained_summary
 from nasagent.evaluator.errors import NasAgentError
 from nasagent.evaluator.proxies import get_proxy
 
@@ -235,6 +236,9 @@ def summarize_runs(runs: Sequence[RunData], baseline: str = BASELINE_ARM) -> dic
         "shared_settings": shared_settings(runs),
         "spend": _spend_total(runs),
         "incomplete_runs": [str(run.run_dir) for run in runs if not run.complete],
+        "trained": trained_summary(
+            {arm: [run.run_dir for run in group] for arm, group in arms.items()}, baseline
+        ),
     }
 
 
@@ -321,6 +325,7 @@ def _arm_summary(
         "cost_usd": _cost_summary(spends),
         "wall_seconds": _total_and_mean([run.wall_seconds for run in runs]),
         "best": _best_architecture(runs, higher),
+        "structure": structure_of([run.config for run in runs]),
     }
 
 
@@ -450,6 +455,7 @@ TABLE_ROWS = (
     ("tokens in / out (sum)", _tokens_cell),
     ("cost USD (sum / per seed)", lambda a: _cost_cell(a["cost_usd"])),
     ("wall time s (sum / per seed)", lambda a: _sum_mean_cell(a["wall_seconds"], ".1f")),
+    ("structure rules", lambda a: a.get("structure", "-")),
 )
 """The table's rows: label and cell text per arm; shared by the terminal and HTML tables."""
 
@@ -462,6 +468,10 @@ def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         [label.format(baseline=summary["baseline"]), *(cell(summary["arms"][arm]) for arm in arms)]
         for label, cell in TABLE_ROWS
     ]
+    trained = summary.get("trained")
+    if trained:
+        label = f"held-out top-1 after training on {trained['data']['spec']} (mean ± std)"
+        rows.insert(2, [label, *(top1_cell(trained["arms"].get(arm)) for arm in arms)])
     return header, rows
 
 
@@ -476,7 +486,7 @@ def p_value_lines(summary: dict[str, Any]) -> list[str]:
         else:
             lines.append(f"{test['test']} {what}: p = {test['p_value']:.4g}, U = "
                          f"{test['statistic']:g}{_holm_text(test)}")
-    return lines
+    return lines + top1_test_lines(summary.get("trained"))
 
 
 def _holm_text(test: dict[str, Any]) -> str:

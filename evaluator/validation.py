@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -18,7 +19,13 @@ from nasagent.evaluator.codec import decode
 from nasagent.evaluator.cost import RGB_CHANNELS, Cost, Counting, count_cost, downsample
 from nasagent.evaluator.cost_facts import max_stride2_blocks
 from nasagent.evaluator.errors import BlockStringError
-from nasagent.evaluator.search_space import OPS, SEARCH_SPACES, SearchSpace, get_search_space
+from nasagent.evaluator.search_space import (
+    OPS,
+    SEARCH_SPACES,
+    Family,
+    SearchSpace,
+    get_search_space,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -39,12 +46,24 @@ class Constraints(BaseModel):
     max_params: float | None = Field(default=None, gt=0)
     max_flops: float | None = Field(default=None, gt=0)
     max_layers: int | None = Field(default=None, ge=1)
+    structure: str = "none"
+    """A named set of structural rules (`STRUCTURES`); "none" adds no rule."""
+    stride2_blocks: int | None = Field(default=None, ge=0)
+    """The resolution schedule a structure keeps: the seed's number of stride-2 blocks. None
+    takes it from the search space's Zen-NAS seed."""
 
     @field_validator("search_space")
     @classmethod
     def _known_search_space(cls, name: str) -> str:
         if name not in SEARCH_SPACES:
             raise ValueError(f"unknown search space {name!r}; valid: {', '.join(SEARCH_SPACES)}")
+        return name
+
+    @field_validator("structure")
+    @classmethod
+    def _known_structure(cls, name: str) -> str:
+        if name not in STRUCTURES:
+            raise ValueError(f"unknown structure {name!r}; valid: {', '.join(STRUCTURES)}")
         return name
 
     @property
@@ -62,6 +81,7 @@ class ViolationKind(StrEnum):
     STRIDE = "stride"
     SUB_LAYERS = "sub_layers"
     RESOLUTION = "resolution"
+    STRUCTURE = "structure"
     BUDGET = "budget"
 
 
@@ -159,6 +179,8 @@ def structural_violations(arch: Architecture, constraints: Constraints) -> list[
         for rule in _BLOCK_RULES:
             errors += rule(index, block, arch, constraints)
     errors += _resolution_violations(arch, constraints.resolution, constraints.counting)
+    for structure_rule in structure_rules(constraints):
+        errors += structure_rule.check(arch, constraints)
     return errors
 
 
@@ -274,6 +296,110 @@ def _resolution_violations(
             return [_at(index, block, "stride", ViolationKind.RESOLUTION, text)]
         res = downsample(res, block.stride, counting)
     return []
+
+
+# ---- structural constraints (`--structure`) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class StructureRule:
+    """One structural rule: the sentence the prompt states and the check the validator runs.
+
+    Both read the same constraints, so the rule the LLM reads is the rule its answer meets.
+    """
+
+    name: str
+    statement: Callable[[Constraints], str]
+    check: Callable[[Architecture, Constraints], list[Violation]]
+
+
+HEAD_OP = "SuperConvK1BNRELU"
+
+
+def seed_stride2_blocks(constraints: Constraints) -> int:
+    """The number of stride-2 blocks the structure's resolution schedule keeps."""
+    if constraints.stride2_blocks is not None:
+        return constraints.stride2_blocks
+    from nasagent.evaluator import CIFAR_SEED, IMAGENET_SEED  # the package imports this module's
+    from nasagent.evaluator.codec import parse  # siblings only; late to keep it that way
+
+    seed = CIFAR_SEED if "SuperResK3K3" in constraints.space else IMAGENET_SEED
+    return stride2_count(parse(seed))
+
+
+def stride2_count(arch: Architecture) -> int:
+    """How many blocks halve the resolution."""
+    return sum(block.stride == 2 for block in arch.blocks)
+
+
+def _structure_at(index: int, block: Block, field: str, text: str) -> Violation:
+    return _at(index, block, field, ViolationKind.STRUCTURE, text)
+
+
+def _stem_check(arch: Architecture, _constraints: Constraints) -> list[Violation]:
+    block = arch.blocks[0]
+    if block.op in OPS and block.family is Family.CONV:
+        return []
+    text = "the first block must be a SuperConv stem (e.g. SuperConvK3BNRELU(3,C,1,1))"
+    return [_structure_at(0, block, "op", text)]
+
+
+def _head_check(arch: Architecture, _constraints: Constraints) -> list[Violation]:
+    index, block = len(arch) - 1, arch.blocks[-1]
+    if len(arch) >= 2 and block.op == HEAD_OP:
+        return []
+    text = (f"the last block must be a 1x1 {HEAD_OP} head after the stem "
+            f"(e.g. {HEAD_OP}({block.out_channels},C,1,1))")
+    return [_structure_at(index, block, "op", text)]
+
+
+def _schedule_check(arch: Architecture, constraints: Constraints) -> list[Violation]:
+    wanted, strided = seed_stride2_blocks(constraints), [
+        index for index, block in enumerate(arch.blocks) if block.stride == 2
+    ]
+    if len(strided) < wanted:
+        text = (f"the architecture has {len(strided)} stride-2 blocks but the seed's resolution "
+                f"schedule has {wanted}; set stride 2 on {wanted - len(strided)} more block(s)")
+        return [Violation(block=None, field="stride", kind=ViolationKind.STRUCTURE, message=text)]
+    text = (f"stride 2 here makes {{count}} stride-2 blocks but the seed's resolution schedule "
+            f"has {wanted}; use stride 1")
+    return [
+        _structure_at(index, arch.blocks[index], "stride", text.format(count=len(strided)))
+        for index in strided[wanted:]
+    ]
+
+
+def _schedule_statement(constraints: Constraints) -> str:
+    wanted = seed_stride2_blocks(constraints)
+    return (f"Exactly {wanted} blocks have stride 2 (the seed's resolution schedule); every "
+            f"other block has stride 1.")
+
+
+ZENNAS_STRUCTURE: tuple[StructureRule, ...] = (
+    StructureRule(
+        "stem", lambda _c: "The first block is a SuperConv stem (SuperConvK3BNRELU in Zen-NAS).",
+        _stem_check,
+    ),
+    StructureRule(
+        "head",
+        lambda _c: f"The last block is a 1x1 {HEAD_OP} head, after the stem (at least 2 blocks).",
+        _head_check,
+    ),
+    StructureRule("schedule", _schedule_statement, _schedule_check),
+)
+
+STRUCTURES: dict[str, tuple[StructureRule, ...]] = {"none": (), "zennas": ZENNAS_STRUCTURE}
+"""Named structural rule sets (`--structure NAME`)."""
+
+
+def structure_rules(constraints: Constraints) -> tuple[StructureRule, ...]:
+    """The structural rules in force under `constraints`."""
+    return STRUCTURES[constraints.structure]
+
+
+def structure_statements(constraints: Constraints) -> list[str]:
+    """One sentence per structural rule in force, as the prompt and the report state them."""
+    return [rule.statement(constraints) for rule in structure_rules(constraints)]
 
 
 def _cost_if_defined(arch: Architecture, constraints: Constraints) -> Cost | None:

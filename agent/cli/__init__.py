@@ -2,6 +2,7 @@
 
 from nasagent.agent.cli import (  # noqa: F401  (each module registers its commands on `app`)
     compare_commands,
+    correlate_command,
     demo_command,
     inspect_command,
     mutate_command,
@@ -9,6 +10,7 @@ from nasagent.agent.cli import (  # noqa: F401  (each module registers its comma
     replay_command,
     score_command,
     search_command,
+    train_command,
 )
 from nasagent.agent.cli.app import app
 

@@ -42,6 +42,7 @@ def compare(
     max_params: Annotated[float | None, Opt(help="Parameter budget, e.g. 1e6.")] = None,
     max_flops: Annotated[float | None, Opt(help="FLOPs budget.")] = None,
     max_layers: Annotated[int | None, Opt(help="Layer budget.")] = None,
+    structure: Annotated[str | None, Opt(help="Structural rules: none or zennas.")] = None,
     concurrency: Annotated[int | None, Opt(help="Proposals in flight at once, per run.")] = None,
     population: Annotated[int | None, Opt(help="Population size.")] = None,
     search_space: Annotated[str | None, Opt(help="zennas-cifar, zennas-imagenet or all.")] = None,
@@ -50,11 +51,18 @@ def compare(
         help="USD budget of the whole comparison, shared equally by its LLM runs.")] = None,
     max_total_tokens: Annotated[int | None, Opt(
         help="Token budget (in + out) of the whole comparison, shared like --max-cost.")] = None,
+    train_best: Annotated[int | None, Opt(
+        "--train-best", min=1, help="Then train each run's best architecture for E epochs.",
+    )] = None,
+    data: Annotated[str, Opt(help="Data for --train-best: digits, cifar10:DIR, cifar100:DIR, "
+                                  "imagefolder:DIR.")] = "digits",
     progress: Annotated[bool, Opt("--progress/--no-progress")] = True,
 ) -> None:
     """Run the same search under several arms and seeds, then write summary, plots and report.
 
     Running it again on the same --out resumes: finished runs are skipped, partial ones resumed.
+    With --train-best E each run's best architecture is then trained (cached in RUN/trained/)
+    and the report adds held-out top-1 per arm and its test beside the proxy score.
     """
     from nasagent.agent.compare import resolve_plan, run_compare
 
@@ -63,6 +71,7 @@ def compare(
         "max_flops": max_flops, "max_layers": max_layers, "concurrency": concurrency,
         "population": population, "search_space": search_space, "batch_size": batch_size,
         "max_cost": max_cost, "max_total_tokens": max_total_tokens,
+        "structure": structure,
     }
     if seeds is not None and seed_list is not None:
         raise typer.BadParameter("give either --seeds or --seed-list, not both")
@@ -74,6 +83,8 @@ def compare(
         plan = resolve_plan(directory, config_path=config, overrides=overrides,
                             arms=_split(arms, "--arms", str), seeds=seed_values)
         result = run_compare(plan, directory, progress=progress)
+        if train_best is not None:
+            result.report = _train_best(directory, train_best, data, progress)
     except (NasAgentError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_ERROR) from None
@@ -87,6 +98,24 @@ def compare(
         raise_it = " (with a higher --max-cost / --max-total-tokens)" if budget else ""
         typer.echo(f"resume with: nasagent compare --out {directory}{raise_it}", err=True)
         raise typer.Exit(EXIT_STOPPED)
+
+
+def _train_best(directory: Path, epochs: int, data: str, progress: bool) -> Any:
+    """Train every run's best architecture, then rebuild the report with the accuracies."""
+    from nasagent.agent.report import build_report
+    from nasagent.agent.train_best import train_runs
+    from nasagent.evaluator.training import TrainingInterrupted
+
+    try:
+        trained = train_runs(directory, epochs=epochs, data_spec=data, progress=progress)
+    except TrainingInterrupted:
+        typer.echo(f"stopped: interrupted; the same command resumes the training of "
+                   f"{directory}", err=True)
+        raise typer.Exit(EXIT_STOPPED) from None
+    for run in trained:
+        if run.top1 is None:
+            typer.echo(f"not trained: {run.run_dir}: {run.message}", err=True)
+    return build_report(directory)
 
 
 @app.command()

@@ -43,6 +43,9 @@ def inspect_command(
     max_params: Annotated[float | None, typer.Option(help="Parameter budget, e.g. 1e6.")] = None,
     max_flops: Annotated[float | None, typer.Option(help="FLOPs budget, e.g. 400e6.")] = None,
     max_layers: Annotated[int | None, typer.Option(help="Budget on the sum of sub_layers.")] = None,
+    structure: Annotated[str, typer.Option(
+        help="Structural rules: none or zennas (stem, 1x1 head, the space seed's strides).",
+    )] = "none",
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per input.")] = False,
 ) -> None:
     """Check block strings against the search space and budgets; print costs and every error.
@@ -52,6 +55,7 @@ def inspect_command(
     constraints = constraints_from_flags(
         search_space=search_space, num_classes=num_classes, resolution=resolution,
         counting=counting, max_params=max_params, max_flops=max_flops, max_layers=max_layers,
+        structure=structure,
     )
     inputs = read_architectures(archs or [], file)
     if not inputs:

@@ -49,12 +49,14 @@ def prompt_command(
     prompt_version: Annotated[
         int, typer.Option(help=f"Prompt version ({', '.join(map(str, PROMPT_VERSIONS))}).")
     ] = LATEST_PROMPT_VERSION,
+    structure: Annotated[str, typer.Option(help="Structural rules: none or zennas.")] = "none",
     as_json: JsonOption = False,
 ) -> None:
     """Print the mutation prompt the model would receive for ARCH."""
     constraints = constraints_from_flags(
         search_space=search_space, max_params=max_params, max_flops=max_flops,
         max_layers=max_layers, num_classes=num_classes, resolution=resolution,
+        structure=structure,
     )
     if prompt_version not in PROMPT_VERSIONS:
         valid = ", ".join(map(str, PROMPT_VERSIONS))

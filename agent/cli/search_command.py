@@ -58,6 +58,9 @@ def search(
     max_params: Annotated[float | None, Opt(help="Parameter budget, e.g. 1e6.")] = None,
     max_flops: Annotated[float | None, Opt(help="FLOPs budget at the resolution.")] = None,
     max_layers: Annotated[int | None, Opt(help="Layer budget (sum of sub_layers).")] = None,
+    structure: Annotated[
+        str | None, Opt(help="Structural rules: none or zennas (stem, 1x1 head, seed's strides).")
+    ] = None,
     proxy: Annotated[
         str | None, Opt(help="Zero-cost proxy: gradnorm, zen, synflow, naswot, params, flops.")
     ] = None,

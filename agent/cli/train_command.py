@@ -1,0 +1,91 @@
+"""`nasagent train ARCH|RUN_DIR`: train an architecture and report its held-out top-1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+
+from nasagent.agent.cli.app import app
+from nasagent.evaluator.errors import NasAgentError
+
+if TYPE_CHECKING:
+    from nasagent.evaluator.training import Recipe
+
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 3
+DATA_HELP = "digits, cifar10:DIR, cifar100:DIR or imagefolder:DIR (train/ and val/)."
+
+Opt = typer.Option
+
+
+@app.command()
+def train(
+    target: Annotated[str, typer.Argument(
+        help="A block string, or a run directory (its best.json architecture is trained).",
+        show_default=False,
+    )],
+    data: Annotated[str, Opt(help=DATA_HELP)] = "digits",
+    epochs: Annotated[int, Opt(min=1, help="Training epochs.")] = 30,
+    batch_size: Annotated[int, Opt(min=2, help="Training batch size.")] = 128,
+    lr: Annotated[float, Opt(min=0.0, help="Peak learning rate (after warm-up).")] = 0.1,
+    seed: Annotated[int, Opt(help="Seed of initialisation, data order and augmentation.")] = 0,
+    device: Annotated[str, Opt(help="auto, cpu or cuda.")] = "auto",
+    resolution: Annotated[int | None, Opt(
+        min=1, help="Training resolution (default: the run's search resolution, else 32).",
+    )] = None,
+    out: Annotated[Path | None, Opt(
+        help="Output directory (default RUN_DIR/trained, or runs/train-<hash> for a string).",
+    )] = None,
+    resume: Annotated[bool, Opt("--resume", help="Continue from the checkpoint in --out.")] = False,
+    progress: Annotated[bool, Opt("--progress/--no-progress")] = True,
+) -> None:
+    """Train with residual links (SGD + Nesterov, warm-up + cosine, label smoothing).
+
+    Writes metrics.json (recipe, learning curve, top-1), learning_curve.png and weights.pt.
+    Ctrl-C keeps the checkpoint of the last complete epoch; --resume continues it.
+    """
+    from nasagent.agent.train_best import default_out, resolve_target, run_resolution
+    from nasagent.evaluator.datasets import load_data
+    from nasagent.evaluator.training import TrainingInterrupted
+    from nasagent.evaluator.training import train as train_arch
+
+    try:
+        recipe = _recipe(epochs, batch_size, lr, seed, device)
+        chosen = resolve_target(target)
+        directory = out or default_out(chosen, data, seed)
+        images = load_data(data, resolution or run_resolution(chosen.run_dir))
+        result = train_arch(chosen.arch, images, recipe, directory, resume=resume,
+                            progress=progress)
+    except TrainingInterrupted as stop:
+        typer.echo(f"stopped: {stop}", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except (NasAgentError, OSError) as error:
+        _fail(str(error))
+    typer.echo(json.dumps({
+        "out": str(directory), "arch": result.arch, "data": images.spec,
+        "epochs": len(result.epochs), "top1": result.top1,
+        "seconds_per_epoch": result.seconds_per_epoch, "params": result.params,
+    }))
+
+
+def _recipe(epochs: int, batch_size: int, lr: float, seed: int, device: str) -> Recipe:
+    if device not in ("auto", "cpu", "cuda"):
+        _fail(f"unknown device {device!r}; valid: auto, cpu, cuda")
+    from nasagent.evaluator.training import Recipe  # torch loads with it
+
+    try:
+        return Recipe.model_validate({"epochs": epochs, "batch_size": batch_size, "lr": lr,
+                                      "seed": seed, "device": device})
+    except ValidationError as error:
+        problems = "; ".join(f"--{'-'.join(str(e['loc'][0]).split('_'))}: {e['msg']}"
+                             for e in error.errors())
+        _fail(problems)
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(EXIT_ERROR)
