@@ -21,7 +21,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from rich.table import Table
 
 from nasagent.agent.config import Mutator, RunConfig, load_config
-from nasagent.agent.labels import arm_label, llm_record, tokens_estimated
+from nasagent.agent.labels import arm_label, backend_label, llm_record, tokens_estimated
 from nasagent.agent.outcomes import Outcome
 from nasagent.agent.plots import (
     BEST_SO_FAR_STEM,
@@ -391,17 +391,11 @@ def arm_backend(config: RunConfig) -> dict[str, Any]:
                 "description": "no LLM (Zen-NAS random mutation)"}
     kind = config.llm.partition(":")[0]
     real = kind in ("openai", "azure")
+    # a stand-in is named as agent.labels names it (a replay after its transcript's header)
     description = (f"{kind} model {config.llm_model}" if real else
-                   STAND_IN_DESCRIPTIONS.get(kind, f"{kind} backend, not a model"))
+                   backend_label(config) or f"{kind} backend, not a model")
     return {"mutator": str(config.mutator), "llm": config.llm,
             "model": config.llm_model if real else None, "description": description}
-
-
-STAND_IN_DESCRIPTIONS = {
-    "scripted": "scripted stand-in, not a model",
-    "replay": "replay of a recorded transcript",
-    "manual": "answers typed by a person",
-}
 
 
 def _finals(runs: Sequence[RunData], iterations: int, higher: bool) -> list[float | None]:
