@@ -77,6 +77,8 @@ class RunConfig(BaseModel):
     repeats: int = Field(default=1, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     residual: bool = False
+    score_rtol: float = Field(default=1e-3, ge=0, allow_inf_nan=False)
+    """Relative tolerance within which a replay keeps a recorded score (see agent.reference)."""
     # LLM
     llm: str = "openai:gpt-4o"
     model: str | None = None

@@ -18,7 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from nasagent.agent.stats import Curve, mean_std_band
+from nasagent.agent.stats import Curve, mean_range_band, mean_std_band
 
 ARM_COLOURS: dict[str, str] = {
     "llm": "#1f77b4",
@@ -76,14 +76,16 @@ def plot_best_so_far(
     proxy: str,
     higher_is_better: bool,
     stem: Path,
+    labels: Mapping[str, str] | None = None,
 ) -> list[Path]:
-    """Draw best-so-far vs iteration per arm (mean line, ±std band) and write PNG, PDF, CSV.
+    """Draw best-so-far vs iteration per arm (mean over all seeds, min-max band); PNG, PDF, CSV.
 
     Args:
         curves: arm -> [(seed, curve)], curves of equal length within an arm.
         proxy: the proxy name, for the axis label.
         higher_is_better: the proxy's direction, for the axis label.
         stem: output path without suffix (e.g. DIR/best_so_far).
+        labels: arm -> legend text naming its backend and model (default: the arm name).
 
     Returns:
         The paths written: PNG, PDF and CSV.
@@ -92,7 +94,8 @@ def plot_best_so_far(
     axes = figure.add_subplot()
     arms = list(curves)
     for arm, seeded in curves.items():
-        _draw_band(axes, arm, [curve for _, curve in seeded], arm_colour(arm, arms))
+        label = (labels or {}).get(arm, arm)
+        _draw_band(axes, label, [curve for _, curve in seeded], arm_colour(arm, arms))
     _log_scale_if_wide(axes, [v for _, c in _all(curves) for v in c])
     axes.set_xlabel("search iteration (proposals, invalid ones included)")
     axes.set_ylabel(f"best-so-far {score_label(proxy, higher_is_better)}")
@@ -120,26 +123,28 @@ def _log_scale_if_wide(axes: Axes, values: Sequence[float]) -> None:
         axes.set_yscale("log")
 
 
-def _draw_band(axes: Axes, arm: str, curves: Sequence[Curve], colour: str) -> None:
-    band = mean_std_band(curves)
+def _draw_band(axes: Axes, label: str, curves: Sequence[Curve], colour: str) -> None:
+    # min-max, not mean ± std: a std band can leave the range of what any seed reached
+    band = mean_range_band(curves)
     x = list(range(1, len(band.mean) + 1))
-    low = [m - s if math.isfinite(s) else m for m, s in zip(band.mean, band.std, strict=True)]
-    high = [m + s if math.isfinite(s) else m for m, s in zip(band.mean, band.std, strict=True)]
-    axes.plot(x, band.mean, color=colour, label=f"{arm} (n={len(curves)})", linewidth=1.8)
-    axes.fill_between(x, low, high, color=colour, alpha=0.2, linewidth=0)
+    axes.plot(x, band.mean, color=colour, label=f"{label} (n={len(curves)})", linewidth=1.8)
+    axes.fill_between(x, band.low, band.high, color=colour, alpha=0.2, linewidth=0)
 
 
 def _write_curve_csv(curves: Mapping[str, Sequence[tuple[int, Curve]]], path: Path) -> None:
     seeds = sorted({seed for seeded in curves.values() for seed, _ in seeded})
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["iteration", "arm", "mean", "std", "n", *(f"seed_{s}" for s in seeds)])
+        writer.writerow(["iteration", "arm", "mean", "min", "max", "std", "n",
+                         *(f"seed_{s}" for s in seeds)])
         for arm, seeded in curves.items():
             band = mean_std_band([curve for _, curve in seeded])
+            drawn = mean_range_band([curve for _, curve in seeded])
             by_seed = dict(seeded)
-            for index, mean in enumerate(band.mean):
+            for index, mean in enumerate(drawn.mean):
                 per_seed = [_cell(by_seed[s][index]) if s in by_seed else "" for s in seeds]
-                row = [index + 1, arm, _cell(mean), _cell(band.std[index]), band.n[index]]
+                row = [index + 1, arm, _cell(mean), _cell(drawn.low[index]),
+                       _cell(drawn.high[index]), _cell(band.std[index]), band.n[index]]
                 writer.writerow([*row, *per_seed])
 
 
@@ -148,6 +153,7 @@ def plot_score_distribution(
     proxy: str,
     higher_is_better: bool,
     stem: Path,
+    labels: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """Box (quartiles, median, min-max whiskers) and points of every valid proposal's score per
     arm; PNG, PDF, CSV.
@@ -162,7 +168,9 @@ def plot_score_distribution(
         _draw_distribution(axes, position, [s.score for s in scores[arm]], arm_colour(arm, arms))
     axes.set_xlim(0.4, len(arms) + 0.6)
     axes.set_xticks(range(1, len(arms) + 1))
-    axes.set_xticklabels([f"{arm} (n={len(scores[arm])})" for arm in arms])
+    axes.set_xticklabels(
+        [f"{(labels or {}).get(arm, arm)}\n(n={len(scores[arm])})" for arm in arms]
+    )
     _log_scale_if_wide(axes, [s.score for arm in arms for s in scores[arm]])
     axes.set_ylabel(score_label(proxy, higher_is_better))
     axes.set_title("scores of all valid proposals")

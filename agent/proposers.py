@@ -118,7 +118,10 @@ class RandomProposer:
             self.config.search_space, seed=context.rng.randrange(2**32),
             type_weights=self.config.type_weights,
         )
-        child = mutator.mutate(parse(context.parent), num_replaces=context.num_replaces)
+        parent = parse(context.parent)
+        child = mutator.mutate(parent, num_replaces=context.num_replaces)
+        if str(child) == str(parent):  # the same word as for an LLM that keeps the parent
+            return Proposal(Outcome.NO_CHANGE, child, notes=("the mutation gave the parent back",))
         report = check(child, self.constraints)
         outcome = Outcome.OK if report.valid else (
             Outcome.OVER_BUDGET if report.over_budget else Outcome.INVALID

@@ -3,15 +3,30 @@
 The replayed run is an ordinary run directory whose `llm` is `replay:<original llm_calls>`,
 so it needs no network and no API key. Its events are compared with the original's, field
 by field except timings; every difference is reported, none is hidden.
+
+Scores are compared within a tolerance (`score_rtol`, relative): the replay decides from the
+recorded score of every architecture whose rescored value agrees with it (agent.reference), so
+floating-point differences between CPUs do not change the trajectory; the drift itself (max and
+median relative) is reported and written to `score_drift.json` in the replayed run.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from nasagent.agent.config import load_run_config
-from nasagent.agent.runlog import CONFIG_FILE, EVENTS_FILE, LLM_CALLS_FILE, Event, read_events
+from nasagent.agent.config import config_from_dict, load_run_config
+from nasagent.agent.reference import ReferenceScores, drift_records, drift_summary
+from nasagent.agent.runlog import (
+    CONFIG_FILE,
+    DRIFT_FILE,
+    EVENTS_FILE,
+    LLM_CALLS_FILE,
+    Event,
+    read_events,
+    write_json,
+)
 from nasagent.agent.search import RunResult, run_search
 
 MAX_REPORTED_DIFFERENCES = 20
@@ -41,6 +56,7 @@ class ReplayReport:
     recorded_events: int
     replayed_events: int
     differences: list[EventDifference] = field(default_factory=list)
+    drift: dict[str, Any] = field(default_factory=dict)
 
     @property
     def identical(self) -> bool:
@@ -48,7 +64,8 @@ class ReplayReport:
 
 
 def replay_run(
-    run_dir: Path, out: Path, *, rescore: bool = True, progress: bool = False
+    run_dir: Path, out: Path, *, rescore: bool = True, progress: bool = False,
+    score_rtol: float | None = None,
 ) -> ReplayReport:
     """Replay `run_dir` into `out` and compare the events.
 
@@ -57,19 +74,28 @@ def replay_run(
         out: the new run directory; must not hold a run yet.
         rescore: score every architecture again (True) or reuse the recorded scores (False).
         progress: show a progress bar.
+        score_rtol: relative tolerance within which a rescored architecture keeps its recorded
+            score (default: the recorded run's `score_rtol`).
     """
     if not (run_dir / EVENTS_FILE).exists():
         raise FileNotFoundError(f"{run_dir} has no {EVENTS_FILE}: not a run directory")
     recorded_config = load_run_config(run_dir / CONFIG_FILE)
-    config = recorded_config.model_copy(update={
-        "llm": f"replay:{run_dir / LLM_CALLS_FILE}", "model": recorded_config.llm_model,
-    })
+    values = recorded_config.model_dump()
+    values.update(llm=f"replay:{run_dir / LLM_CALLS_FILE}", model=recorded_config.llm_model)
+    if score_rtol is not None:
+        values["score_rtol"] = score_rtol
+    config = config_from_dict(values, source="replay")
     recorded = read_events(run_dir)
+    reference = ReferenceScores.from_events(recorded, config.score_rtol, source=str(run_dir))
     known_scores = None if rescore else _recorded_scores(recorded)
-    result = run_search(config, out, progress=progress, known_scores=known_scores)
+    result = run_search(
+        config, out, progress=progress, known_scores=known_scores, reference=reference
+    )
     replayed = read_events(out)
     report = ReplayReport(run_dir, out, result, len(recorded), len(replayed))
     report.differences = compare_events(recorded, replayed)
+    report.drift = drift_summary(drift_records(replayed, reference), config.score_rtol)
+    write_json(out / DRIFT_FILE, report.drift)
     return report
 
 

@@ -21,6 +21,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from rich.table import Table
 
 from nasagent.agent.config import Mutator, RunConfig, load_run_config
+from nasagent.agent.labels import arm_label, backend_label, llm_record, tokens_estimated
 from nasagent.agent.outcomes import Outcome
 from nasagent.agent.plots import (
     BEST_SO_FAR_STEM,
@@ -48,6 +49,7 @@ from nasagent.agent.stats import (
     mann_whitney,
     median_or_not_reached,
     outcome_rate,
+    smallest_p_value,
     summarize,
 )
 from nasagent.agent.train_best import structure_of, top1_cell, top1_test_lines, trained_summary
@@ -83,10 +85,37 @@ class RunData:
     def seed(self) -> int:
         return self.config.seed
 
+    loop_summary: dict[str, Any] | None = None
+
     @property
     def complete(self) -> bool:
         logged = {e.iteration for e in self.events if e.phase == "search"}
         return len(logged) >= self.config.iterations
+
+    @property
+    def problem(self) -> str | None:
+        """Why this run is not counted as a seed (None: it is)."""
+        summary = self.loop_summary or {}
+        if summary.get("finished") is False:
+            return f"did not finish: {summary.get('stopped_reason') or 'stopped early'}"
+        if not self.complete:
+            logged = len({e.iteration for e in self.events if e.phase == "search"})
+            return (f"incomplete: {logged} of {self.config.iterations} iterations logged; resume "
+                    f"with: nasagent search --resume {self.run_dir}")
+        return None
+
+    @property
+    def counted(self) -> bool:
+        return self.problem is None
+
+
+@dataclass(frozen=True)
+class MissingRun:
+    """An arm x seed of compare.toml without a run directory."""
+
+    arm: str
+    seed: int
+    run_dir: Path
 
 
 @dataclass
@@ -104,35 +133,40 @@ def is_single_run(directory: Path) -> bool:
     return (directory / EVENTS_FILE).exists() or (directory / CONFIG_FILE).exists()
 
 
-def discover_runs(directory: Path) -> list[tuple[str, Path]]:
-    """(arm, run_dir) pairs under `directory`, in the arm order of compare.toml when present.
+def discover_runs(directory: Path) -> tuple[list[tuple[str, Path]], list[MissingRun]]:
+    """The (arm, run_dir) pairs of `directory`, in compare.toml's order, and the missing ones.
+
+    Only the arms and seeds of compare.toml count: a replay written next to a run is not an
+    extra seed.
 
     Raises:
-        ReportError: no run directory was found.
+        ReportError: `directory` is neither a comparison (compare.toml) nor a run directory,
+            or holds no run at all.
     """
     if not directory.is_dir():
         raise ReportError(f"{directory} is not a directory")
     if is_single_run(directory):
-        return [(str(load_run_config(directory / CONFIG_FILE).mutator), directory)]
-    found = [
-        (arm_dir.name, run_dir)
-        for arm_dir in sorted(p for p in directory.iterdir() if p.is_dir())
-        for run_dir in sorted(arm_dir.glob("seed-*"), key=_seed_number)
-        if (run_dir / CONFIG_FILE).exists()
-    ]
-    if not found:
-        raise ReportError(
-            f"{directory} holds no run logs: expected {EVENTS_FILE} there, or run directories "
-            f"<arm>/seed-<n>/ with {CONFIG_FILE}"
-        )
+        return [(str(load_run_config(directory / CONFIG_FILE).mutator), directory)], []
     plan = _stored_plan(directory)
-    order = {arm: i for i, arm in enumerate(plan.arms)} if plan else {}
-    return sorted(found, key=lambda pair: order.get(pair[0], len(order)))
-
-
-def _seed_number(path: Path) -> int:
-    suffix = path.name.removeprefix("seed-")
-    return int(suffix) if suffix.isdigit() else 0
+    if plan is None:
+        raise ReportError(
+            f"{directory} is not a comparison (no {COMPARE_FILE}) nor a run directory (no "
+            f"{EVENTS_FILE}); give the --out folder of `nasagent compare` or `nasagent demo`, "
+            f"or one run folder"
+        )
+    found: list[tuple[str, Path]] = []
+    missing: list[MissingRun] = []
+    for arm in plan.arms:
+        for seed in plan.seeds:
+            run_dir = plan.run_dir(directory, arm, seed)
+            if (run_dir / CONFIG_FILE).exists():
+                found.append((arm, run_dir))
+            else:
+                missing.append(MissingRun(arm, seed, run_dir))
+    if not found:
+        raise ReportError(f"{directory} holds no run logs yet: none of the runs of "
+                          f"{COMPARE_FILE} has a {CONFIG_FILE}")
+    return found, missing
 
 
 def _stored_plan(directory: Path) -> Any:
@@ -162,13 +196,21 @@ def load_run(arm: str, run_dir: Path) -> RunData:
     """Read one run directory (its config, its events and, if written, its wall time)."""
     config = load_run_config(run_dir / CONFIG_FILE)
     events = read_events(run_dir)
-    return RunData(arm, run_dir, config, events, _wall_seconds(run_dir, events))
+    summary = _loop_summary(run_dir)
+    return RunData(arm, run_dir, config, events, _wall_seconds(summary, events), summary)
 
 
-def _wall_seconds(run_dir: Path, events: Sequence[Event]) -> float | None:
-    summary_path = run_dir / SUMMARY_FILE
-    if summary_path.exists():
-        wall = read_json(summary_path).get("wall_seconds")
+def _loop_summary(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / SUMMARY_FILE
+    if not path.exists():
+        return None
+    data = read_json(path)
+    return data if isinstance(data, dict) else None
+
+
+def _wall_seconds(summary: dict[str, Any] | None, events: Sequence[Event]) -> float | None:
+    if summary is not None:
+        wall = summary.get("wall_seconds")
         if isinstance(wall, int | float):
             return float(wall)
     stamped = [e for e in events if e.timestamp > 0]
@@ -180,8 +222,14 @@ def _wall_seconds(run_dir: Path, events: Sequence[Event]) -> float | None:
 
 
 def load_runs(directory: Path) -> list[RunData]:
-    """Every run under `directory` (or `directory` itself when it is one run)."""
-    return [load_run(arm, run_dir) for arm, run_dir in discover_runs(directory)]
+    """Every run of `directory`'s compare.toml that exists (or `directory` itself)."""
+    return load_comparison(directory)[0]
+
+
+def load_comparison(directory: Path) -> tuple[list[RunData], list[MissingRun]]:
+    """The runs of `directory` and the planned ones that have no run directory."""
+    found, missing = discover_runs(directory)
+    return [load_run(arm, run_dir) for arm, run_dir in found], missing
 
 
 # ---- the summary ---------------------------------------------------------------------------
@@ -207,10 +255,13 @@ def group_by_arm(runs: Sequence[RunData]) -> dict[str, list[RunData]]:
 
 
 def run_curves(runs: Sequence[RunData], iterations: int, higher: bool) -> list[tuple[int, Curve]]:
-    return [(run.seed, best_so_far(run.events, iterations, higher)) for run in runs]
+    """The best-so-far curve of every counted run (a stopped or failed run is not a seed)."""
+    return [(run.seed, best_so_far(run.events, iterations, higher)) for run in runs if run.counted]
 
 
-def summarize_runs(runs: Sequence[RunData], baseline: str = BASELINE_ARM) -> dict[str, Any]:
+def summarize_runs(
+    runs: Sequence[RunData], baseline: str = BASELINE_ARM, missing: Sequence[MissingRun] = ()
+) -> dict[str, Any]:
     """The comparison summary (the content of summary.json) computed from the runs' logs.
 
     Args:
@@ -223,23 +274,89 @@ def summarize_runs(runs: Sequence[RunData], baseline: str = BASELINE_ARM) -> dic
     finals = {arm: _finals(group, iterations, higher) for arm, group in arms.items()}
     threshold = summarize(finals.get(baseline, [])).median
     return {
+        "header": report_header(runs),
         "proxy": proxy,
         "higher_is_better": higher,
         "iterations": iterations,
         "baseline": baseline,
         "baseline_median_best": threshold,
         "arms": {
-            arm: _arm_summary(group, iterations, higher, threshold, baseline)
+            arm: _arm_summary(arm, group, iterations, higher, threshold, baseline)
             for arm, group in arms.items()
         },
         "comparisons": _comparisons(finals, higher, baseline),
         "shared_settings": shared_settings(runs),
         "spend": _spend_total(runs),
-        "incomplete_runs": [str(run.run_dir) for run in runs if not run.complete],
+        "incomplete_runs": [str(run.run_dir) for run in runs if not run.counted],
+        "problems": _problems(runs, missing),
         "trained": trained_summary(
             {arm: [run.run_dir for run in group] for arm, group in arms.items()}, baseline
         ),
     }
+
+
+def _problems(runs: Sequence[RunData], missing: Sequence[MissingRun]) -> list[dict[str, Any]]:
+    """Every planned run that is not counted as a seed, and why."""
+    problems = [
+        {"arm": run.arm, "seed": run.seed, "run_dir": str(run.run_dir), "reason": run.problem}
+        for run in runs if run.problem is not None
+    ]
+    problems += [
+        {"arm": m.arm, "seed": m.seed, "run_dir": str(m.run_dir),
+         "reason": "missing: no run directory (run compare on this folder again)"}
+        for m in missing
+    ]
+    return problems
+
+
+def problem_lines(summary: dict[str, Any]) -> list[str]:
+    """One line per run that is missing, failed or stopped (the commands exit non-zero)."""
+    return [f"{p['arm']} seed {p['seed']} ({p['run_dir']}): {p['reason']}"
+            for p in summary.get("problems", [])]
+
+
+def report_header(runs: Sequence[RunData]) -> dict[str, Any]:
+    """Tool version, date, search space, budgets, proxy settings, seeds and iterations."""
+    from nasagent import __version__
+
+    config = runs[0].config
+    stamps = [e.timestamp for run in runs for e in run.events if e.timestamp > 0]
+    return {
+        "tool": f"nasagent {__version__}",
+        "date": _utc_date(max(stamps)) if stamps else None,
+        "search_space": config.search_space,
+        "budgets": {"max_params": config.max_params, "max_flops": config.max_flops,
+                    "max_layers": config.max_layers, "counting": config.counting},
+        "proxy": {"name": config.proxy, "batch_size": config.batch_size,
+                  "resolution": config.resolution, "num_classes": config.num_classes,
+                  "score_seed": config.score_seed, "repeats": config.repeats,
+                  "residual": config.residual},
+        "seeds": sorted({run.seed for run in runs}),
+        "iterations": max(run.config.iterations for run in runs),
+    }
+
+
+def _utc_date(timestamp: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(timestamp, UTC).date().isoformat()
+
+
+def header_lines(summary: dict[str, Any]) -> list[str]:
+    """The report header as text, for the terminal and the HTML page."""
+    header = summary["header"]
+    budgets = ", ".join(
+        f"{key} {_number(value) if isinstance(value, float) else value}"
+        for key, value in header["budgets"].items() if value is not None
+    )
+    proxy = ", ".join(f"{k} {v}" for k, v in header["proxy"].items())
+    return [
+        f"{header['tool']}; runs dated {header['date'] or 'unknown'}",
+        f"search space {header['search_space']}; budgets: {budgets or 'none'}",
+        f"proxy: {proxy}",
+        f"seeds {', '.join(str(s) for s in header['seeds'])}; {header['iterations']} iterations",
+        *(f"{summary['arms'][arm]['label']}" for arm in summary["arms"]),
+    ]
 
 
 def shared_settings(runs: Sequence[RunData]) -> dict[str, Any]:
@@ -278,42 +395,45 @@ def arm_backend(config: RunConfig) -> dict[str, Any]:
                 "description": "no LLM (Zen-NAS random mutation)"}
     kind = config.llm.partition(":")[0]
     real = kind in ("openai", "azure")
+    # a stand-in is named as agent.labels names it (a replay after its transcript's header)
     description = (f"{kind} model {config.llm_model}" if real else
-                   STAND_IN_DESCRIPTIONS.get(kind, f"{kind} backend, not a model"))
+                   backend_label(config) or f"{kind} backend, not a model")
     return {"mutator": str(config.mutator), "llm": config.llm,
             "model": config.llm_model if real else None, "description": description}
 
 
-STAND_IN_DESCRIPTIONS = {
-    "scripted": "scripted stand-in, not a model",
-    "replay": "replay of a recorded transcript",
-    "manual": "answers typed by a person",
-}
-
-
 def _finals(runs: Sequence[RunData], iterations: int, higher: bool) -> list[float | None]:
     finals: list[float | None] = []
-    for _, curve in run_curves(runs, iterations, higher):
+    for run in runs:
+        curve = best_so_far(run.events, iterations, higher) if run.counted else []
         final = curve[-1] if curve else math.nan
         finals.append(final if math.isfinite(final) else None)
     return finals
 
 
 def _arm_summary(
-    runs: Sequence[RunData], iterations: int, higher: bool, threshold: float | None,
+    arm: str, runs: Sequence[RunData], iterations: int, higher: bool, threshold: float | None,
     baseline: str,
 ) -> dict[str, Any]:
     finals = _finals(runs, iterations, higher)
+    config = runs[0].config
+    planned = list(runs)
+    runs = [run for run in runs if run.counted]  # a stopped or failed run is not a seed
     spends = [run_spend(run) for run in runs]
     events = [e for run in runs for e in run.events]
     search = [e for e in events if e.phase == "search"]
     return {
-        "seeds": [run.seed for run in runs],
-        "runs": len(runs),
-        "complete_runs": sum(run.complete for run in runs),
+        "label": arm_label(arm, config),
+        "llm": llm_record(config),
+        "tokens_estimated": tokens_estimated(config),
+        "seeds": [run.seed for run in planned],
+        "counted_seeds": [run.seed for run in runs],
+        "runs": len(planned),
+        "complete_runs": sum(run.complete for run in planned),
         "best_at_budget": {**vars(summarize(finals)), "per_seed": finals},
-        "backend": arm_backend(runs[0].config),
-        "iterations_to_reach_baseline": _to_reach(runs, iterations, higher, threshold, baseline),
+        "backend": arm_backend(config),
+        "iterations_to_reach_baseline": _to_reach(
+            arm, runs, iterations, higher, threshold, baseline),
         "proposals": len(search),
         "valid_rate": outcome_rate(search, Outcome.OK),
         "duplicate_rate": outcome_rate(search, Outcome.DUPLICATE),
@@ -338,9 +458,12 @@ def _cost_summary(spends: Sequence[Spend]) -> dict[str, Any]:
 
 
 def _to_reach(
-    runs: Sequence[RunData], iterations: int, higher: bool, threshold: float | None,
+    arm: str, runs: Sequence[RunData], iterations: int, higher: bool, threshold: float | None,
     baseline: str,
 ) -> dict[str, Any]:
+    if arm == baseline:
+        reason = "the baseline arm sets the threshold"
+        return {"median": None, "per_seed": None, "reached": None, "reason": reason}
     if threshold is None:
         reason = f"no '{baseline}' arm with a finished run to set the threshold"
         return {"median": None, "per_seed": None, "reached": None, "reason": reason}
@@ -395,6 +518,9 @@ def _comparisons(
         tests.append({
             "arm": arm, "baseline": baseline, "metric": "best_at_budget",
             "test": "one-sided Mann-Whitney U", **vars(result),
+            "smallest_p_value": smallest_p_value(
+                sum(v is not None for v in values), sum(v is not None for v in finals[baseline])
+            ),
         })
     adjusted = holm([test["p_value"] for test in tests])
     for test, p_holm in zip(tests, adjusted, strict=True):
@@ -421,7 +547,7 @@ def _best_cell(best: dict[str, Any]) -> str:
 
 def _reach_cell(reach: dict[str, Any]) -> str:
     if reach["per_seed"] is None:
-        return "-"
+        return "- (baseline)" if reach["reason"] and "baseline arm" in reach["reason"] else "-"
     median = NOT_REACHED if reach["median"] is None else _number(reach["median"], "g")
     return f"{median} ({reach['reached']}/{len(reach['per_seed'])} seeds)"
 
@@ -435,6 +561,11 @@ def _tokens_cell(arm: dict[str, Any]) -> str:
     cached_text = f" ({_number(cached, '.6g')} cached)" if cached else ""
     return (f"{_number(arm['tokens_in']['sum'], '.6g')}{cached_text} / "
             f"{_number(arm['tokens_out']['sum'], '.6g')}")
+
+
+def _tokens_total_cell(arm: dict[str, Any]) -> str:
+    cell = _sum_mean_cell(arm["tokens"], ".6g")
+    return f"~{cell} (estimated)" if arm["tokens_estimated"] else cell
 
 
 def _cost_cell(cost: dict[str, Any]) -> str:
@@ -451,7 +582,7 @@ TABLE_ROWS = (
     ("valid-proposal rate", lambda a: _percent(a["valid_rate"])),
     ("duplicate rate", lambda a: _percent(a["duplicate_rate"])),
     ("LLM calls (sum / per seed)", lambda a: _sum_mean_cell(a["llm_calls"], ".6g")),
-    ("tokens (sum / per seed)", lambda a: _sum_mean_cell(a["tokens"], ".6g")),
+    ("tokens (sum / per seed)", _tokens_total_cell),
     ("tokens in / out (sum)", _tokens_cell),
     ("cost USD (sum / per seed)", lambda a: _cost_cell(a["cost_usd"])),
     ("wall time s (sum / per seed)", lambda a: _sum_mean_cell(a["wall_seconds"], ".1f")),
@@ -463,7 +594,10 @@ TABLE_ROWS = (
 def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """The comparison table as text: a header (metric, arms...) and one row per metric."""
     arms = list(summary["arms"])
-    header = ["metric", *(f"{arm} (n={len(summary['arms'][arm]['seeds'])})" for arm in arms)]
+    header = ["metric", *(
+        f"{summary['arms'][arm]['label']} (n={len(summary['arms'][arm]['counted_seeds'])})"
+        for arm in arms
+    )]
     rows = [
         [label.format(baseline=summary["baseline"]), *(cell(summary["arms"][arm]) for arm in arms)]
         for label, cell in TABLE_ROWS
@@ -481,11 +615,15 @@ def p_value_lines(summary: dict[str, Any]) -> list[str]:
     for test in summary["comparisons"]:
         better = "higher" if test["alternative"] == "greater" else "lower"
         what = f"{test['arm']} vs {test['baseline']}, best at budget ({better} is better)"
+        floor = test.get("smallest_p_value")
+        reachable = "" if floor is None else (
+            f"; the smallest p reachable with these seeds is {floor:.4g}"
+        )
         if test["p_value"] is None:
-            lines.append(f"{test['test']} {what}: not computed ({test['reason']})")
+            lines.append(f"{test['test']} {what}: not computed ({test['reason']}){reachable}")
         else:
             lines.append(f"{test['test']} {what}: p = {test['p_value']:.4g}, U = "
-                         f"{test['statistic']:g}{_holm_text(test)}")
+                         f"{test['statistic']:g}{_holm_text(test)}{reachable}")
     return lines + top1_test_lines(summary.get("trained"))
 
 
@@ -534,9 +672,10 @@ def write_plots(runs: Sequence[RunData], summary: dict[str, Any], directory: Pat
     curves = {arm: run_curves(group, iterations, higher) for arm, group in arms.items()}
     scores = {arm: _valid_scores(group) for arm, group in arms.items()}
     proxy = summary["proxy"]
+    labels = {arm: summary["arms"][arm]["label"] for arm in arms}
     return [
-        *plot_best_so_far(curves, proxy, higher, directory / BEST_SO_FAR_STEM),
-        *plot_score_distribution(scores, proxy, higher, directory / DISTRIBUTION_STEM),
+        *plot_best_so_far(curves, proxy, higher, directory / BEST_SO_FAR_STEM, labels),
+        *plot_score_distribution(scores, proxy, higher, directory / DISTRIBUTION_STEM, labels),
     ]
 
 
@@ -573,11 +712,13 @@ def render_html(summary: dict[str, Any], directory: Path) -> str:
     """The self-contained report page (figures inlined, no external resource of any kind)."""
     header, rows = table_rows(summary)
     figures = [
-        (BEST_SO_FAR_STEM, "Best-so-far score per arm: mean over seeds with a ±1 std band"),
+        (BEST_SO_FAR_STEM, "Best-so-far score per arm: mean over all counted seeds, the band "
+                           "spans the lowest to the highest seed"),
         (DISTRIBUTION_STEM, "Scores of every valid proposal per arm"),
     ]
     return _html_environment().get_template(REPORT_TEMPLATE).render(
         title=directory.resolve().name, summary=summary, header=header, rows=rows,
+        header_lines=header_lines(summary), problems=problem_lines(summary),
         tests=p_value_lines(summary), config_text=_config_text(directory),
         figures=[
             (caption, _data_uri(directory / f"{stem}.png"), stem) for stem, caption in figures
@@ -592,8 +733,8 @@ def build_report(directory: Path) -> ReportResult:
         ReportError: no run logs under `directory`, or runs with different proxies.
         ConfigError: a run's config.toml cannot be read.
     """
-    runs = load_runs(directory)
-    summary = _json_safe(summarize_runs(runs, baseline_of(directory)))
+    runs, missing = load_comparison(directory)
+    summary = _json_safe(summarize_runs(runs, baseline_of(directory), missing))
     summary["spend"]["budgets"] = budgets_of(directory)
     path = summary_path(directory)
     write_json_file(path, summary)

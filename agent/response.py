@@ -15,8 +15,8 @@ How an answer is found (`extract_answer`), in this order:
    object with an "arch" key, or an empty list. A reply that starts with `{` and whose first
    fence closes it continues the ```json fence the prompt opened and counts as a fenced answer.
    **When there are several, the last one is used** (models revise their answer).
-3. Otherwise bare JSON objects with an "arch" key anywhere in the visible text (the last one),
-   or a visible text that is exactly `[]`.
+3. Otherwise bare JSON objects with an "arch" key anywhere in the visible text, and a last
+   line that is exactly `[]` (alone or after prose); the last of these is used.
 4. Otherwise, leniently, the last line that is a bare block string (`SuperConvK3BNRELU(...)...`),
    with a note saying so.
 
@@ -308,9 +308,19 @@ def _find_answers(text: str, key: str) -> tuple[list[_Found], list[str]]:
     fenced = [found for found in values if _is_answer(found.value, key)]
     if fenced:
         return fenced, errors
-    if text.strip() == "[]":
-        return [_Found([], 0, len(text), fenced=False, closed=True)], errors
-    return [found for found in _bare_objects(text) if _is_answer(found.value, key)], errors
+    bare = [found for found in _bare_objects(text) if _is_answer(found.value, key)]
+    trailing = _trailing_empty_list(text)
+    return (bare if trailing is None else [*bare, trailing]), errors
+
+
+def _trailing_empty_list(text: str) -> _Found | None:
+    """A last line that is only `[]` (or `` `[]` ``): the RZ-NAS "already the best" answer,
+    also when prose comes before it."""
+    end = len(text.rstrip())
+    start = text.rfind("\n", 0, end) + 1
+    if text[start:end].strip().strip("`").strip() != "[]":
+        return None
+    return _Found([], start, end, fenced=False, closed=True)
 
 
 def _is_answer(value: Any, key: str) -> bool:

@@ -7,6 +7,7 @@ Layout of a run directory:
     population.json   checkpoint of the population after the last applied iteration
     best.json         the best valid architecture so far
     summary.json      written when the run finishes (or stops)
+    score_drift.json  written by `nasagent replay`: rescored vs recorded scores
 """
 
 from __future__ import annotations
@@ -30,9 +31,13 @@ LLM_CALLS_FILE = "llm_calls.jsonl"
 POPULATION_FILE = "population.json"
 BEST_FILE = "best.json"
 SUMMARY_FILE = "summary.json"
+DRIFT_FILE = "score_drift.json"
 
-VOLATILE_EVENT_FIELDS = frozenset({"seconds", "score_seconds", "llm_seconds", "timestamp"})
-"""Fields that measure time; everything else in an event is reproduced exactly by a replay."""
+VOLATILE_EVENT_FIELDS = frozenset(
+    {"seconds", "score_seconds", "llm_seconds", "timestamp", "rescored"}
+)
+"""Fields that measure the machine (time, and the rescored value of a replay that kept the
+recorded score); everything else in an event is reproduced exactly by a replay."""
 
 
 class Event(BaseModel):
@@ -55,6 +60,7 @@ class Event(BaseModel):
     arch: str | None
     score: float | None
     status: str | None = None
+    rescored: float | None = None
     params: float | None = None
     flops: float | None = None
     layers: int | None = None

@@ -21,12 +21,18 @@ class Scorer:
         self.settings = settings
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nasagent-score")
         self._cache: dict[str, asyncio.Future[ScoreResult]] = {}
+        self._remembered: set[str] = set()
 
     def remember(self, canonical: str, result: ScoreResult) -> None:
         """Put a known result in the cache (used when resuming from the event log)."""
         future: asyncio.Future[ScoreResult] = asyncio.get_running_loop().create_future()
         future.set_result(result)
         self._cache[canonical] = future
+        self._remembered.add(canonical)
+
+    def remembered(self, canonical: str) -> bool:
+        """True when the result came from `remember` (the log), not from scoring here."""
+        return canonical in self._remembered
 
     async def score(self, architecture: Architecture) -> ScoreResult:
         canonical = str(architecture)

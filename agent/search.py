@@ -20,6 +20,7 @@ from pathlib import Path
 
 from nasagent.agent.budget import BudgetGuard
 from nasagent.agent.config import ConfigError, Mutator, RunConfig, write_config
+from nasagent.agent.labels import llm_record
 from nasagent.agent.llm.base import LLMBackend
 from nasagent.agent.outcomes import HistoryEntry, Outcome, ScoredArch
 from nasagent.agent.population import Member, Population
@@ -33,6 +34,7 @@ from nasagent.agent.proposers import (
     make_proposer,
     prompt_settings_for,
 )
+from nasagent.agent.reference import ReferenceScores, drift_records, drift_summary, load_reference
 from nasagent.agent.reflection import Reflector
 from nasagent.agent.runlog import (
     BEST_FILE,
@@ -48,7 +50,7 @@ from nasagent.agent.runlog import (
     write_json,
 )
 from nasagent.agent.scoring import Scorer
-from nasagent.agent.session import open_backend
+from nasagent.agent.session import llm_spec, open_backend
 from nasagent.evaluator import Architecture, canonicalize, parse
 from nasagent.evaluator.cost import count_cost
 from nasagent.evaluator.errors import BlockStringError
@@ -70,6 +72,7 @@ class Evaluated:
     proposal: Proposal
     result: ScoreResult | None
     seconds: float
+    rescored: float | None = None
 
 
 @dataclass
@@ -147,6 +150,7 @@ class Search:
     def __init__(
         self, config: RunConfig, run_dir: Path, proposer: Proposer, reflector: Reflector | None,
         *, progress: Progress, known_scores: dict[str, Event] | None = None,
+        reference: ReferenceScores | None = None,
     ) -> None:
         self.config = config
         self.run_dir = run_dir
@@ -169,6 +173,7 @@ class Search:
         self.known_scores = known_scores or {}
         self.guard = BudgetGuard.of(config)
         self.budget_stop: str | None = None
+        self.reference = reference
 
     # ---- driving -------------------------------------------------------------------------
 
@@ -186,6 +191,7 @@ class Search:
             await self._cancel_in_flight()
             self.scorer.close()
             self.progress.close()
+        reason = reason or self._all_llm_calls_failed()
         finished = reason is None
         self._write_summary(finished, reason, time.monotonic() - started)
         return RunResult(self.run_dir, finished, reason, self.state.best)
@@ -275,10 +281,19 @@ class Search:
     async def _evaluate(self, context: ProposalContext) -> Evaluated:
         started = time.monotonic()
         proposal = await self.proposer.propose(context)
-        result = None
+        result, rescored = None, None
         if proposal.outcome is Outcome.OK and proposal.architecture is not None:
-            result = await self.scorer.score(proposal.architecture)
-        return Evaluated(context, proposal, result, time.monotonic() - started)
+            result, rescored = await self._score(proposal.architecture)
+        return Evaluated(context, proposal, result, time.monotonic() - started, rescored)
+
+    async def _score(self, architecture: Architecture) -> tuple[ScoreResult, float | None]:
+        """Score (or recall) an architecture; with a reference, keep the recorded score when
+        the rescored one agrees within the tolerance (see agent.reference)."""
+        canonical = str(architecture)
+        result = await self.scorer.score(architecture)
+        if self.reference is None or self.scorer.remembered(canonical):
+            return result, None
+        return self.reference.reconcile(canonical, result)
 
     async def _event(self, evaluated: Evaluated) -> Event:
         event = self._make_event(evaluated)
@@ -302,7 +317,7 @@ class Search:
             tokens=proposal.tokens, **proposal.spend.fields(),
             repairs=proposal.repairs, seconds=evaluated.seconds,
             score_seconds=result.seconds if result and status else 0.0,
-            llm_seconds=proposal.llm_seconds,
+            llm_seconds=proposal.llm_seconds, rescored=evaluated.rescored if status else None,
             timestamp=time.time(), best_score=self._best_after(outcome, score), **cost,
         )
 
@@ -400,19 +415,21 @@ class Search:
         """Score the seed (always, as the first parent's score) or an initial member."""
         canonical = str(architecture)
         report = check(architecture, constraints_for(self.config))
-        outcome, score, status, result = Outcome.OK, None, None, None
+        outcome, score, status, result, rescored = Outcome.OK, None, None, None, None
         if mutator != "seed" and not report.valid:
             outcome = Outcome.OVER_BUDGET if report.over_budget else Outcome.INVALID
-        elif canonical in self.state.scored or canonical == self.state.seed_arch and parent:
+        elif canonical == self.state.seed_arch and parent:
+            outcome = Outcome.NO_CHANGE  # a mutation of the seed that gave the seed back
+        elif canonical in self.state.scored:
             outcome = Outcome.DUPLICATE
         else:
-            result = await self.scorer.score(architecture)
+            result, rescored = await self._score(architecture)
             score, status = result.score, result.status
             if result.status is not ProxyStatus.OK:
                 outcome = Outcome.SCORE_FAILED
         return Event(
             iteration=0, phase="init", mutator=mutator, parent=parent, parent_score=None,
-            outcome=outcome, arch=canonical, score=score, status=status,
+            outcome=outcome, arch=canonical, score=score, status=status, rescored=rescored,
             errors=tuple(report.error_lines()), best_score=None,
             seconds=result.seconds if result else 0.0, timestamp=time.time(),
             **self._cost(architecture), **Spend().fields(),
@@ -420,13 +437,23 @@ class Search:
 
     # ---- summary -------------------------------------------------------------------------
 
+    def _all_llm_calls_failed(self) -> str | None:
+        """Why a run whose every proposal was a failed LLM call is not finished, else None."""
+        search = [e for e in read_events(self.run_dir) if e.phase == "search"]
+        if not search or any(e.outcome is not Outcome.LLM_ERROR for e in search):
+            return None
+        last = "; ".join(search[-1].errors)[:300]
+        return (f"all {len(search)} proposals failed at the LLM call (last: {last}); the run "
+                f"holds no LLM result: fix the backend and start a new run")
+
     def _write_summary(self, finished: bool, reason: str | None, wall: float) -> None:
         previous = _read_previous_wall(self.run_dir)
         events = read_events(self.run_dir)
         search = [e for e in events if e.phase == "search"]
         write_json(self.run_dir / SUMMARY_FILE, {
             "finished": finished, "stopped_reason": reason,
-            "mutator": str(self.config.mutator), "llm": self.config.llm,
+            "mutator": str(self.config.mutator), "llm": llm_record(self.config),
+            "score_drift": self._drift(events),
             "proxy": self.config.proxy, "higher_is_better": self.proxy.higher_is_better,
             "seed": self.config.seed, "iterations": self.config.iterations,
             "proposals": len(search), "outcomes": _count_outcomes(search),
@@ -439,6 +466,12 @@ class Search:
             "best": self.state.best.model_dump(mode="json") if self.state.best else None,
             "wall_seconds": previous + wall,
         })
+
+    def _drift(self, events: list[Event]) -> dict[str, object] | None:
+        if self.reference is None:
+            return None
+        summary = drift_summary(drift_records(events, self.reference), self.reference.rtol)
+        return {**summary, "reference": self.reference.source}
 
 
 def _read_previous_wall(run_dir: Path) -> float:
@@ -481,6 +514,7 @@ def prepare_run_dir(config: RunConfig, run_dir: Path, *, resume: bool) -> None:
 async def run_search_async(
     config: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool = True,
     backend: LLMBackend | None = None, known_scores: dict[str, Event] | None = None,
+    reference: ReferenceScores | None = None,
 ) -> RunResult:
     """Run (or resume) a search in `run_dir`; see `run_search`."""
     _check_seed(config)
@@ -496,6 +530,7 @@ async def run_search_async(
         search = Search(
             config, run_dir, proposer, reflector,
             progress=Progress(enabled=progress), known_scores=known_scores,
+            reference=reference or (reference_for(config) if llm is not None else None),
         )
         return await search.run()
 
@@ -503,6 +538,7 @@ async def run_search_async(
 def run_search(
     config: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool = True,
     backend: LLMBackend | None = None, known_scores: dict[str, Event] | None = None,
+    reference: ReferenceScores | None = None,
 ) -> RunResult:
     """Run a search in `run_dir`, or continue one (`resume=True`) exactly where it stopped.
 
@@ -513,11 +549,18 @@ def run_search(
         progress: show a progress bar (plain lines when not a terminal).
         backend: an LLM backend to use instead of the one named by `config.llm` (tests).
         known_scores: events whose recorded scores are reused instead of scoring again.
+        reference: recorded scores that a rescoring within `config.score_rtol` keeps (see
+            agent.reference); by default those of the run a `replay:` LLM backend replays.
     """
     return asyncio.run(run_search_async(
         config, run_dir, resume=resume, progress=progress, backend=backend,
-        known_scores=known_scores,
+        known_scores=known_scores, reference=reference,
     ))
+
+
+def reference_for(config: RunConfig) -> ReferenceScores | None:
+    """The recorded scores a run that replays a recorded run decides from (agent.reference)."""
+    return load_reference(llm_spec(config), config.score_rtol)
 
 
 def _check_seed(config: RunConfig) -> None:

@@ -76,6 +76,30 @@ class Band:
     n: list[int]
 
 
+@dataclass(frozen=True)
+class RangeBand:
+    """Mean, lowest and highest across all seeds, per iteration; NaN at an iteration where any
+    seed has no value, so the mean is always over every seed and the band never leaves the
+    values the seeds reached."""
+
+    mean: list[float]
+    low: list[float]
+    high: list[float]
+
+
+def mean_range_band(curves: Sequence[Curve]) -> RangeBand:
+    """Mean and min-max across curves of equal length (NaN where a curve has no value)."""
+    if not curves:
+        return RangeBand([], [], [])
+    matrix = np.asarray(curves, dtype=float)
+    complete = np.isfinite(matrix).all(axis=0)
+    nan = np.full(matrix.shape[1], math.nan)
+    mean = np.where(complete, matrix.mean(axis=0), nan)
+    low = np.where(complete, matrix.min(axis=0), nan)
+    high = np.where(complete, matrix.max(axis=0), nan)
+    return RangeBand([float(v) for v in mean], [float(v) for v in low], [float(v) for v in high])
+
+
 def mean_std_band(curves: Sequence[Curve]) -> Band:
     """Mean ± std across curves of equal length, ignoring NaN entries per iteration."""
     if not curves:
@@ -141,6 +165,14 @@ def outcome_rate(events: Iterable[Event], outcome: Outcome) -> float | None:
     """The fraction of search-phase proposals with `outcome`; None when there were none."""
     search = [e for e in events if e.phase == "search"]
     return sum(e.outcome is outcome for e in search) / len(search) if search else None
+
+
+def smallest_p_value(n_candidate: int, n_baseline: int) -> float | None:
+    """The smallest one-sided exact Mann-Whitney p-value possible with these sample sizes:
+    1 / C(n1 + n2, n1), reached when every candidate beats every baseline value."""
+    if n_candidate < 1 or n_baseline < 1:
+        return None
+    return 1.0 / math.comb(n_candidate + n_baseline, n_candidate)
 
 
 @dataclass(frozen=True)

@@ -87,9 +87,9 @@ def run_resolution(run_dir: Path | None) -> int | None:
     """The search resolution of a run (its config.toml), which the data is resized to."""
     if run_dir is None or not (run_dir / CONFIG_FILE).is_file():
         return None
-    from nasagent.agent.config import load_config
+    from nasagent.agent.config import load_run_config
 
-    return load_config(run_dir / CONFIG_FILE).resolution
+    return load_run_config(run_dir / CONFIG_FILE).resolution
 
 
 # ---- compare --train-best ----------------------------------------------------------------
@@ -124,7 +124,8 @@ def train_runs(
     recipe = Recipe.model_validate({"epochs": epochs, "seed": seed, "device": device})
     cache: dict[int | None, Any] = {}
     trained = []
-    for arm, run_dir in discover_runs(directory):
+    found, _missing = discover_runs(directory)  # the report lists the missing runs
+    for arm, run_dir in found:
         resolution = run_resolution(run_dir)
         if resolution not in cache:
             cache[resolution] = load_data(data_spec, resolution)

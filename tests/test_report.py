@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -12,10 +13,16 @@ from pathlib import Path
 import pytest
 from test_compare import FakeRun, synthetic_events, tiny_plan, write_synthetic_run
 
-from nasagent.agent.compare import make_plan, run_compare
+from nasagent.agent.compare import make_plan, run_compare, write_plan
 from nasagent.agent.config import load_config, write_config
 from nasagent.agent.outcomes import Outcome
-from nasagent.agent.report import ReportError, build_report, p_value_lines, table_rows
+from nasagent.agent.report import (
+    COMPARE_FILE,
+    ReportError,
+    build_report,
+    p_value_lines,
+    table_rows,
+)
 from nasagent.agent.runlog import EVENTS_FILE, Event, append_jsonl
 
 
@@ -86,6 +93,13 @@ def test_single_run_directory_is_one_arm_and_keeps_the_loop_summary(tmp_path: Pa
         assert (tmp_path / name).exists()
 
 
+def write_compare_file(directory: Path, arms: tuple[str, ...], seeds: tuple[int, ...],
+                       **values: object) -> None:
+    plan = make_plan(load_config(None, values), arms, seeds)
+    directory.mkdir(parents=True, exist_ok=True)
+    write_plan(plan, directory / COMPARE_FILE)
+
+
 def write_synflow_run(run_dir: Path, seed: int, scores: list[float]) -> None:
     config = load_config(None, {"iterations": len(scores), "proxy": "synflow",
                                 "mutator": "random", "seed": seed})
@@ -100,24 +114,33 @@ def write_synflow_run(run_dir: Path, seed: int, scores: list[float]) -> None:
 
 
 def test_lower_is_better_proxy_picks_the_smallest_scores(tmp_path: Path) -> None:
-    write_synflow_run(tmp_path / "random" / "seed-0", 0, [12.0, 4.0, 8.0])
-    write_synflow_run(tmp_path / "random" / "seed-1", 1, [9.0, 6.0, 2.0])
+    write_compare_file(tmp_path, ("random", "llm"), (0, 1), proxy="synflow", iterations=3)
+    for arm in ("random", "llm"):
+        write_synflow_run(tmp_path / arm / "seed-0", 0, [12.0, 4.0, 8.0])
+        write_synflow_run(tmp_path / arm / "seed-1", 1, [9.0, 6.0, 2.0])
     summary = build_report(tmp_path).summary
     arm = summary["arms"]["random"]
     assert summary["higher_is_better"] is False
     assert arm["best_at_budget"]["per_seed"] == [4.0, 2.0]
     assert arm["best"]["arch"] == "arch-1-3" and arm["best"]["score"] == 2.0
     assert summary["baseline_median_best"] == 3.0
-    assert arm["iterations_to_reach_baseline"]["per_seed"] == [None, 3]
+    reach = summary["arms"]["llm"]["iterations_to_reach_baseline"]
+    assert reach["per_seed"] == [None, 3]
+    assert arm["iterations_to_reach_baseline"]["per_seed"] is None  # the baseline itself
     page = (tmp_path / "report.html").read_text()
     assert "lower is better" in page and "not reached" in page
 
 
 def test_report_refuses_directories_without_runs_or_with_mixed_proxies(tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match="is not a comparison"):
+        build_report(tmp_path)
+    write_compare_file(tmp_path, ("random",), (0,), iterations=3)
     with pytest.raises(ReportError, match="holds no run logs"):
         build_report(tmp_path)
-    plan = make_plan(load_config(None, {"iterations": 3}), ("random",), (0,))
+    (tmp_path / COMPARE_FILE).unlink()
+    plan = make_plan(load_config(None, {"iterations": 3}), ("random", "llm"), (0,))
     run_compare(plan, tmp_path, run=FakeRun(), progress=False)
+    shutil.rmtree(tmp_path / "llm" / "seed-0")
     write_synflow_run(tmp_path / "llm" / "seed-0", 0, [1.0])
     with pytest.raises(ReportError, match="different proxies"):
         build_report(tmp_path)

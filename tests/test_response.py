@@ -72,6 +72,23 @@ def test_empty_answers_mean_no_change(reply: str) -> None:
     assert verdict.outcome is Outcome.NO_CHANGE and verdict.architecture is None
 
 
+@pytest.mark.parametrize("reply", [
+    "The parent is already the best I can find under these budgets.\n[]",
+    "Every change I tried breaks the layer budget, so I keep it.\n\n`[]`\n",
+    'I first thought of {"arch": "' + CHILD + '"} but it scores lower. Keeping the parent:\n[]',
+])
+def test_a_bare_empty_list_after_prose_means_no_change(reply: str) -> None:
+    # the RZ-NAS convention: "return an empty list when the input is already the best"
+    verdict = judge_reply(reply, "stop", parent=CIFAR_SEED, constraints=CIFAR)
+    assert verdict.outcome is Outcome.NO_CHANGE and verdict.architecture is None
+
+
+def test_an_empty_list_inside_prose_is_not_an_answer() -> None:
+    verdict = judge_reply("I could return [] but here is a change: none.", "stop",
+                          parent=CIFAR_SEED, constraints=CIFAR)
+    assert verdict.outcome is Outcome.INVALID
+
+
 def test_the_last_fenced_answer_wins() -> None:
     first, second = CHILD, CHILD.replace("(64,128,1,1)", "(64,256,1,1)")
     reply = f"{fenced({'arch': first})}\nbetter:\n{fenced({'arch': second})}"

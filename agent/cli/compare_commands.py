@@ -56,6 +56,8 @@ def compare(
     )] = None,
     data: Annotated[str, Opt(help="Data for --train-best: digits, cifar10:DIR, cifar100:DIR, "
                                   "imagefolder:DIR.")] = "digits",
+    score_rtol: Annotated[float | None, Opt(
+        help="Relative tolerance within which a replayed arm keeps recorded scores.")] = None,
     progress: Annotated[bool, Opt("--progress/--no-progress")] = True,
 ) -> None:
     """Run the same search under several arms and seeds, then write summary, plots and report.
@@ -72,6 +74,7 @@ def compare(
         "population": population, "search_space": search_space, "batch_size": batch_size,
         "max_cost": max_cost, "max_total_tokens": max_total_tokens,
         "structure": structure,
+        "score_rtol": score_rtol,
     }
     if seeds is not None and seed_list is not None:
         raise typer.BadParameter("give either --seeds or --seed-list, not both")
@@ -93,11 +96,9 @@ def compare(
     typer.echo(f"report: {directory / 'report.html'}")
     for record in result.stopped:
         typer.echo(f"stopped: {record.run_dir}: {record.stopped_reason}", err=True)
-    if result.stopped:
-        budget = plan.config.max_cost is not None or plan.config.max_total_tokens is not None
-        raise_it = " (with a higher --max-cost / --max-total-tokens)" if budget else ""
-        typer.echo(f"resume with: nasagent compare --out {directory}{raise_it}", err=True)
-        raise typer.Exit(EXIT_STOPPED)
+    budget = plan.config.max_cost is not None or plan.config.max_total_tokens is not None
+    raise_it = " (with a higher --max-cost / --max-total-tokens)" if budget else ""
+    exit_on_problems(summary, f"nasagent compare --out {directory}{raise_it}")
 
 
 def _train_best(directory: Path, epochs: int, data: str, progress: bool) -> Any:
@@ -132,11 +133,30 @@ def report(
         raise typer.Exit(EXIT_ERROR) from None
     print_summary(result.summary)
     typer.echo(f"report: {directory / REPORT_FILE}")
+    exit_on_problems(result.summary, None)
 
 
 def print_summary(summary: dict[str, Any]) -> None:
-    from nasagent.agent.report import p_value_lines, rich_table
+    """The report header, the comparison table and the test lines, on stdout."""
+    from nasagent.agent.report import header_lines, p_value_lines, rich_table
 
+    for line in header_lines(summary):
+        typer.echo(line)
     Console().print(rich_table(summary))
     for line in p_value_lines(summary):
         typer.echo(line)
+
+
+def exit_on_problems(summary: dict[str, Any], resume: str | None) -> None:
+    """Name every missing, failed or stopped run on stderr and exit 3 when there is one."""
+    from nasagent.agent.report import problem_lines
+
+    problems = problem_lines(summary)
+    if not problems:
+        return
+    typer.echo(f"{len(problems)} run(s) not counted as seeds:", err=True)
+    for line in problems:
+        typer.echo(f"  {line}", err=True)
+    if resume:
+        typer.echo(f"resume with: {resume}", err=True)
+    raise typer.Exit(EXIT_STOPPED)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from nasagent.agent.cli.app import app
-from nasagent.agent.cli.compare_commands import EXIT_ERROR, print_summary
+from nasagent.agent.cli.compare_commands import EXIT_ERROR, exit_on_problems, print_summary
 from nasagent.evaluator.errors import NasAgentError
 
 
@@ -36,7 +36,7 @@ def demo(
     except (NasAgentError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_ERROR) from None
-    print_summary(result.report.summary if result.report else {})
-    for record in result.stopped:
-        typer.echo(f"stopped: {record.run_dir}: {record.stopped_reason}", err=True)
+    summary = result.report.summary if result.report else {}
+    print_summary(summary)
     typer.echo(f"report: {out / 'report.html'}")
+    exit_on_problems(summary, f"nasagent demo --out {out}")

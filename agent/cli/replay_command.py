@@ -18,19 +18,34 @@ def replay(
     rescore: Annotated[bool, typer.Option(
         "--rescore/--no-rescore", help="Score again, or reuse the recorded scores."
     )] = True,
+    score_rtol: Annotated[float | None, typer.Option(
+        "--score-rtol", min=0.0,
+        help="Relative tolerance within which a rescored architecture keeps its recorded "
+        "score (default: the run's score_rtol, 1e-3).",
+    )] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
-    """Re-run RUN_DIR from its config and LLM recording, without network or API key."""
+    """Re-run RUN_DIR from its config and LLM recording, without network or API key.
+
+    Scores that agree with the recorded ones within --score-rtol are taken as recorded, so a
+    replay on another CPU follows the recorded trajectory; the drift is reported. Exit 0 when
+    identical, 1 when any event differs, 2 when the replay could not run.
+    """
+    from nasagent.agent.reference import describe_drift
     from nasagent.agent.replay import MAX_REPORTED_DIFFERENCES, replay_run
 
     target = out or run_dir.with_name(run_dir.name + "-replay")
     try:
-        report = replay_run(run_dir, target, rescore=rescore, progress=progress)
+        report = replay_run(
+            run_dir, target, rescore=rescore, progress=progress, score_rtol=score_rtol
+        )
     except (NasAgentError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"replayed {run_dir} -> {target}: {report.replayed_events} events "
                f"({report.recorded_events} recorded)")
+    if rescore:
+        typer.echo(describe_drift(report.drift))
     if report.identical:
         typer.echo("identical: same outcomes, architectures and scores")
         return

@@ -73,6 +73,9 @@ def search(
     residual: Annotated[
         bool | None, Opt("--residual/--no-residual", help="Score with residual links.")
     ] = None,
+    score_rtol: Annotated[float | None, Opt(
+        help="With --llm replay:RUN, keep a recorded score when the rescored one is within this "
+        "relative tolerance (default 1e-3).")] = None,
     temperature: Annotated[
         str | None, Opt(help="One temperature or a comma list sampled per call.")
     ] = None,

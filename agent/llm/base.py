@@ -88,7 +88,8 @@ class LLMRequest(BaseModel):
 
 
 class TokenUsage(BaseModel):
-    """Token counts as reported by the backend (approximate for the stand-in backends).
+    """Token counts as reported by the backend; `estimated` when no tokenizer counted them
+    (the scripted and manual backends, and replays of their recordings).
 
     `cached_tokens` is the part of `prompt_tokens` served from the provider's prompt cache
     (billed at a lower price), when the API reports it.
@@ -97,6 +98,7 @@ class TokenUsage(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+    estimated: bool = False
 
     @property
     def total_tokens(self) -> int:
@@ -185,6 +187,10 @@ class LLMBackend(Protocol):
     async def aclose(self) -> None:
         """Release connections, files and threads."""
         ...
+
+
+ESTIMATING_BACKENDS = frozenset({"scripted", "manual"})
+"""Backend kinds (the spec prefix) whose token counts are `approximate_tokens` estimates."""
 
 
 def approximate_tokens(text: str) -> int:

@@ -87,7 +87,7 @@ class ManualBackend:
         text, finish_reason = await self._wait_for_answer(stem)
         prompt = "".join(message.content for message in request.messages)
         usage = TokenUsage(prompt_tokens=approximate_tokens(prompt),
-                           completion_tokens=approximate_tokens(text))
+                           estimated=True, completion_tokens=approximate_tokens(text))
         return LLMResponse(text=text, finish_reason=finish_reason, usage=usage,
                            latency_s=time.perf_counter() - started, model="manual")
 

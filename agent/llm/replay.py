@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from nasagent.agent.llm.base import (
+    ESTIMATING_BACKENDS,
     ErrorKind,
     LLMBackend,
     LLMConfigError,
@@ -124,7 +125,13 @@ def replay_record(record: CallRecord) -> LLMResponse:
             f"recorded call {record.request_hash[:12]} has neither a reply nor an error",
             kind=ErrorKind.MALFORMED,
         )
-    return record.response.to_response()
+    response = record.response.to_response()
+    if record.backend.partition(":")[0] in ESTIMATING_BACKENDS and not response.usage.estimated:
+        # recorded before TokenUsage carried the flag: the recording backend says it all
+        response = response.model_copy(
+            update={"usage": response.usage.model_copy(update={"estimated": True})}
+        )
+    return response
 
 
 def miss_message(request: LLMRequest, replies: RecordedReplies) -> str:

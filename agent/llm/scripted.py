@@ -81,7 +81,7 @@ class ScriptedBackend:
         text = handler(request, request_rng(request))
         prompt = "".join(message.content for message in request.messages)
         usage = TokenUsage(prompt_tokens=approximate_tokens(prompt),
-                           completion_tokens=approximate_tokens(text))
+                           estimated=True, completion_tokens=approximate_tokens(text))
         return LLMResponse(text=text, finish_reason="stop", usage=usage,
                            latency_s=time.perf_counter() - started, model="scripted")
 
