@@ -45,17 +45,16 @@ def serve(
     _need_extra()
     from nasagent.agent.service.guard import TOKEN_ENV, is_loopback
 
+    token = os.environ.get(TOKEN_ENV) or None
+    if token is None and not is_loopback(host):
+        _fail(f"binding {host} (not loopback) needs a bearer token: set {TOKEN_ENV} in the "
+              "environment, or bind 127.0.0.1")
     if log_level not in LOG_LEVELS:
         _fail(f"unknown --log-level {log_level!r}; valid: {', '.join(LOG_LEVELS)}")
     try:
         runs_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         _fail(f"cannot create --runs-dir {runs_dir}: {error}")
-
-    token = os.environ.get(TOKEN_ENV) or None
-    if token is None and not is_loopback(host):
-        _fail(f"binding {host} (not loopback) needs a bearer token: set {TOKEN_ENV} in the "
-              "environment, or bind 127.0.0.1")
     _run(host, port, token, runs_dir, log_level, {
         "max_running": max_runs, "max_queued": max_queued,
         "max_pending_scores": max_pending_scores, "max_body_bytes": max_body_bytes,

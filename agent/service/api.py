@@ -24,7 +24,7 @@ from nasagent.agent.compare import (
 from nasagent.agent.compare import read_plan as _read_plan
 from nasagent.agent.compare import run_compare as _run_compare
 from nasagent.agent.compare import write_plan as _write_plan
-from nasagent.agent.config import ConfigError, RunConfig, config_from_dict, load_config
+from nasagent.agent.config import RunConfig, config_from_dict, load_config
 from nasagent.agent.llm.base import LLMBackend
 from nasagent.agent.llm.factory import make_backend
 from nasagent.agent.llm.recording import CallRecorder, RecordingBackend
@@ -105,10 +105,11 @@ def score_rows(archs: list[str], settings: ScoreSettings) -> list[dict[str, Any]
 
 
 def run_config(values: dict[str, Any], *, source: str = "config") -> RunConfig:
-    """A run configuration from config-file keys, its seed architecture checked too."""
+    """A run configuration from config-file keys, its seed architecture and device checked."""
     try:
         config = config_from_dict(values, source=source)
-    except ConfigError as error:
+        resolve_device(config.device)
+    except NasAgentError as error:  # ConfigError, or cuda asked of a machine without it
         raise ServiceError(str(error), status=422) from None
     check_parent(config.seed_arch, config, what="config.seed_arch")
     return config

@@ -259,7 +259,7 @@ def _mutate_config(body: MutateRequest) -> api.RunConfig:
 
 def _add_run_routes(app: FastAPI, manager: RunManager) -> None:
     app.state.manager = manager
-    report_lock = threading.Lock()  # matplotlib's pyplot state is not thread-safe
+    report_lock = threading.Lock()  # two builds of one directory write the same files
 
     @app.post("/v1/runs", response_model=RunCreated, status_code=201)
     def create_run(body: RunRequest) -> RunCreated:
