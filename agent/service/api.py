@@ -44,7 +44,7 @@ __all__ = [
     "DEFAULT_ARMS", "LLM_CALLS_FILE", "REPORT_FILE", "CallRecorder", "ComparePlan",
     "CompareResult", "LLMBackend", "ProposalContext", "Proposer", "RecordingBackend",
     "RunConfig", "RunFunction", "RunResult", "StopSignal", "build_report", "check_parent",
-    "compare_plan", "constraints",
+    "compare_plan", "higher_is_better", "constraints",
     "inspect_results", "make_llm", "proposer", "read_config", "read_plan", "run_compare",
     "run_config", "run_search", "score_rows", "score_settings", "start_compare_dir",
     "start_search_dir",
@@ -128,6 +128,11 @@ def check_parent(text: str, config: RunConfig, *, what: str = "parent") -> str:
         raise ServiceError(f"{what} is not a valid architecture", status=422,
                            errors=record["errors"])
     return str(record["canonical"])
+
+
+def higher_is_better(proxy: str) -> bool:
+    """Whether a higher score of `proxy` is better (for picking a comparison's best)."""
+    return get_proxy(proxy).higher_is_better
 
 
 def compare_plan(config: RunConfig, arms: list[str], seeds: list[int]) -> ComparePlan:

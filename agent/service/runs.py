@@ -29,7 +29,6 @@ from nasagent.agent.service import api
 from nasagent.agent.service.errors import Busy, Conflict, NotFound
 from nasagent.agent.service.models import Progress, RunKind, RunState, RunStatus
 from nasagent.evaluator.errors import NasAgentError
-from nasagent.evaluator.proxies import get_proxy
 
 logger = logging.getLogger(__name__)
 
@@ -338,7 +337,7 @@ def _search_progress(run_dir: Path) -> tuple[Progress, dict[str, object] | None]
 
 def _compare_progress(out: Path) -> tuple[Progress, dict[str, object] | None]:
     plan = api.read_plan(out)
-    higher = get_proxy(plan.config.proxy).higher_is_better
+    higher = api.higher_is_better(plan.config.proxy)
     done, finished, best = 0, 0, None
     for seed in plan.seeds:
         for arm in plan.arms:
