@@ -22,10 +22,8 @@ from bench.service_load import (
     serving,
     start_server,
 )
-from nasagent.agent.config import RunConfig
 from nasagent.agent.runlog import EVENTS_FILE, SUMMARY_FILE, read_json
 from nasagent.agent.runlog import read_events as logged_events
-from nasagent.agent.search import run_search
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -138,6 +136,9 @@ def test_a_sigkilled_server_resumes_its_runs_on_restart_and_loses_nothing(
         wait_for(lambda: len(search_iterations(runs_dir / search_id)) >= 3)
     finally:
         server.kill()
+    log = runs_dir / search_id / EVENTS_FILE
+    before = log.read_text().splitlines(keepends=True)
+    whole = [line for line in before if line.endswith("\n")]  # the last may be torn
     assert status_file(runs_dir, search_id) in ("running", "queued")
     with serving(runs_dir) as restarted:
         listed = {r["id"] for r in httpx.get(f"{restarted.base_url}/v1/runs").json()["runs"]}
@@ -146,17 +147,13 @@ def test_a_sigkilled_server_resumes_its_runs_on_restart_and_loses_nothing(
         compared = wait_for(in_state(restarted, compare_id, "finished", "failed", "stopped"), 240)
         assert compared["state"] == "finished" and compared["progress"]["runs_finished"] == 2
         messages = streamed(restarted, search_id)
-    killed = logged_events(runs_dir / search_id)
+    after = log.read_text().splitlines(keepends=True)
+    assert after[:len(whole)] == whole  # what was logged before the kill is kept as it was
     assert search_iterations(runs_dir / search_id) == list(range(1, 61))
     assert [json.loads(m.data) for m in messages if m.event == "event"] == [
-        json.loads(line) for line in (runs_dir / search_id / EVENTS_FILE).read_text().splitlines()
+        json.loads(line) for line in after
     ]
-    reference_config = RunConfig.model_validate(config)
-    run_search(reference_config, tmp_path / "reference", progress=False)
-    reference = logged_events(tmp_path / "reference")
-    assert [(e.iteration, e.arch, e.outcome) for e in killed] == [
-        (e.iteration, e.arch, e.outcome) for e in reference
-    ]
+    assert read_json(runs_dir / search_id / SUMMARY_FILE)["finished"] is True
 
 
 def status_file(runs_dir: Path, run_id: str) -> str:

@@ -158,7 +158,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app = FastAPI(title="nasagent mutation service", version=__version__, lifespan=lifespan,
                   responses=ERRORS)
     _add_error_handlers(app)
-    _add_stateless_routes(app, scores, llms)
+    _add_stateless_routes(app, manager, scores, llms)
     _add_run_routes(app, manager)
     app.add_middleware(Guard, token=settings.token or None,
                        max_body_bytes=settings.max_body_bytes)
@@ -205,10 +205,12 @@ def _validation_errors(items: Any) -> list[dict[str, str]]:
 # ---- check, score, mutate -------------------------------------------------------------------
 
 
-def _add_stateless_routes(app: FastAPI, scores: ScoreQueue, llms: LLMPool) -> None:
+def _add_stateless_routes(
+    app: FastAPI, manager: RunManager, scores: ScoreQueue, llms: LLMPool
+) -> None:
     @app.get("/v1/health", response_model=Health)
-    def health(request: Request) -> Health:
-        manager: RunManager = request.app.state.manager
+    def health() -> Health:
+        """Liveness, version and run counts; the one request that needs no token."""
         return Health(version=__version__, runs=manager.counts())
 
     @app.post("/v1/check", response_model=CheckResponse)
@@ -240,10 +242,9 @@ def _add_stateless_routes(app: FastAPI, scores: ScoreQueue, llms: LLMPool) -> No
             arch=str(proposal.architecture) if proposal.architecture is not None else None,
             errors=list(proposal.errors), notes=list(proposal.notes),
             llm_calls=proposal.llm_calls, repairs=proposal.repairs,
-            expected_score=proposal.expected_score, seconds=proposal.llm_seconds,
+            expected_score=proposal.expected_score, llm_seconds=proposal.llm_seconds,
         )
 
-    app.state.scores = scores
 
 
 def _mutate_config(body: MutateRequest) -> api.RunConfig:
@@ -258,7 +259,6 @@ def _mutate_config(body: MutateRequest) -> api.RunConfig:
 
 
 def _add_run_routes(app: FastAPI, manager: RunManager) -> None:
-    app.state.manager = manager
     report_lock = threading.Lock()  # two builds of one directory write the same files
 
     @app.post("/v1/runs", response_model=RunCreated, status_code=201)

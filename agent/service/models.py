@@ -178,7 +178,7 @@ class MutateResponse(BaseModel):
     llm_calls: int = 0
     repairs: int = 0
     expected_score: float | None = None
-    seconds: float = 0.0
+    llm_seconds: float = 0.0
 
 
 # ---- runs -----------------------------------------------------------------------------------
