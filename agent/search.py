@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -60,8 +61,39 @@ from nasagent.evaluator.validation import check
 logger = logging.getLogger(__name__)
 
 
+STOP_POLL_S = 0.1
+"""How often a loop waiting on a proposal looks at its stop signal."""
+
+
 class SearchStopped(Exception):
-    """Raised inside the loop when too many LLM calls failed in a row."""
+    """Raised inside the loop to end the run unfinished (failed LLM calls, or a stop request)."""
+
+
+class StopSignal:
+    """Asks a running search to stop cleanly; safe to set from any thread.
+
+    The loop checks it before each dispatch and while it waits for a proposal, cancels what is
+    in flight and ends with `finished=False` and the request's reason. Nothing that was applied
+    is lost: the run directory resumes like one that was killed.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._reason: str | None = None
+
+    def request(self, reason: str = "stopped on request") -> None:
+        """Ask the loop to stop; the first reason given is kept."""
+        if self._reason is None:
+            self._reason = reason
+        self._event.set()
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+    @property
+    def reason(self) -> str | None:
+        return self._reason
 
 
 @dataclass(frozen=True)
@@ -151,8 +183,10 @@ class Search:
         self, config: RunConfig, run_dir: Path, proposer: Proposer, reflector: Reflector | None,
         *, progress: Progress, known_scores: dict[str, Event] | None = None,
         reference: ReferenceScores | None = None,
+        stop: StopSignal | None = None,
     ) -> None:
         self.config = config
+        self.stop = stop
         self.run_dir = run_dir
         self.proposer = proposer
         self.reflector = reflector
@@ -209,8 +243,15 @@ class Search:
             self._dispatch_window(event.iteration, logged)
         self.progress.start(self.config.iterations, self.state)
 
+    def _check_stop(self) -> None:
+        if self.stop is not None and self.stop.requested:
+            raise SearchStopped(
+                f"{self.stop.reason}; resume with: nasagent search --resume {self.run_dir}"
+            )
+
     def _dispatch_window(self, applied: int, logged: set[int]) -> None:
         """Dispatch the iterations whose turn comes once iteration `applied` is applied."""
+        self._check_stop()
         first = applied + self.config.concurrency if applied else 1
         for iteration in range(first, applied + self.config.concurrency + 1):
             if iteration <= self.config.iterations and iteration not in logged:
@@ -238,7 +279,8 @@ class Search:
     async def _apply_in_order(self) -> None:
         while self.in_flight:
             iteration = min(self.in_flight)
-            event = await self._event(await self.in_flight.pop(iteration))
+            event = await self._event(await self._finished(self.in_flight[iteration]))
+            del self.in_flight[iteration]
             self._apply(event, write=True)
             self.progress.update(self.state, event)
             if self.state.consecutive_failures >= self.config.max_consecutive_failures:
@@ -248,6 +290,15 @@ class Search:
                     f"with: nasagent search --resume {self.run_dir}"
                 )
             self._dispatch_window(iteration, set())
+
+    async def _finished(self, task: asyncio.Task[Evaluated]) -> Evaluated:
+        """The task's result; with a stop signal, polled so that a stop request ends the wait."""
+        if self.stop is None:
+            return await task
+        while not task.done():
+            self._check_stop()
+            await asyncio.wait({task}, timeout=STOP_POLL_S)
+        return task.result()
 
     async def _cancel_in_flight(self) -> None:
         for task in self.in_flight.values():
@@ -396,6 +447,7 @@ class Search:
         if already == 0:
             self._apply(await self._init_event(seed, "seed", None), write=True)
         for k in range(max(already - 1, 0), self.config.init_population):
+            self._check_stop()
             member = self._random_member(seed, k)
             self._apply(await self._init_event(member, "init", self.state.seed_arch), write=True)
 
@@ -515,6 +567,7 @@ async def run_search_async(
     config: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool = True,
     backend: LLMBackend | None = None, known_scores: dict[str, Event] | None = None,
     reference: ReferenceScores | None = None,
+    stop: StopSignal | None = None,
 ) -> RunResult:
     """Run (or resume) a search in `run_dir`; see `run_search`."""
     _check_seed(config)
@@ -529,7 +582,7 @@ async def run_search_async(
         ) else None
         search = Search(
             config, run_dir, proposer, reflector,
-            progress=Progress(enabled=progress), known_scores=known_scores,
+            progress=Progress(enabled=progress), known_scores=known_scores, stop=stop,
             reference=reference or (reference_for(config) if llm is not None else None),
         )
         return await search.run()
@@ -539,6 +592,7 @@ def run_search(
     config: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool = True,
     backend: LLMBackend | None = None, known_scores: dict[str, Event] | None = None,
     reference: ReferenceScores | None = None,
+    stop: StopSignal | None = None,
 ) -> RunResult:
     """Run a search in `run_dir`, or continue one (`resume=True`) exactly where it stopped.
 
@@ -551,10 +605,12 @@ def run_search(
         known_scores: events whose recorded scores are reused instead of scoring again.
         reference: recorded scores that a rescoring within `config.score_rtol` keeps (see
             agent.reference); by default those of the run a `replay:` LLM backend replays.
+        stop: a signal another thread may set to end the run cleanly (finished=False, the
+            signal's reason as stopped_reason); the run directory stays resumable.
     """
     return asyncio.run(run_search_async(
         config, run_dir, resume=resume, progress=progress, backend=backend,
-        known_scores=known_scores, reference=reference,
+        known_scores=known_scores, reference=reference, stop=stop,
     ))
 
 

@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -186,6 +187,12 @@ def _release_device_memory(device: torch.device) -> None:
 # --- the seeded protocol shared by the torch proxies --------------------------------------
 
 
+_GLOBAL_RNG = threading.RLock()
+"""Held while a proxy draws from torch's global RNG: two threads scoring at once (a server
+running several searches) would otherwise interleave their draws and neither score would be
+reproducible."""
+
+
 @contextmanager
 def _seeded(run: ProxyRun) -> Iterator[None]:
     """Seed the global torch RNG (as the reference does) and restore it afterwards.
@@ -193,7 +200,7 @@ def _seeded(run: ProxyRun) -> Iterator[None]:
     `manual_seed` also reseeds the CUDA generators, so the scoring device's state is saved too.
     """
     cuda_devices = [run.device] if run.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda_devices):
+    with _GLOBAL_RNG, torch.random.fork_rng(devices=cuda_devices):
         torch.manual_seed(run.seed)
         yield
 

@@ -10,6 +10,7 @@ from nasagent.agent.cli import (  # noqa: F401  (each module registers its comma
     replay_command,
     score_command,
     search_command,
+    serve_command,
     train_command,
 )
 from nasagent.agent.cli.app import app

@@ -1,0 +1,193 @@
+"""The service's one door to the rest of nasagent: validation, scoring, mutation and runs.
+
+Every call the HTTP layer makes into nasagent goes through this module, so that moving to the
+public `nasagent` API (check, score, mutate, registries) changes this file alone. Errors come
+out as `ServiceError`s with the CLI's messages and located errors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from nasagent.agent.cli.inspect_command import report_json
+from nasagent.agent.cli.score_command import score_row
+from nasagent.agent.compare import (
+    DEFAULT_ARMS,
+    ComparePlan,
+    CompareResult,
+    RunFunction,
+    make_plan,
+)
+from nasagent.agent.compare import read_plan as _read_plan
+from nasagent.agent.compare import run_compare as _run_compare
+from nasagent.agent.compare import write_plan as _write_plan
+from nasagent.agent.config import RunConfig, config_from_dict, load_config
+from nasagent.agent.llm.base import LLMBackend
+from nasagent.agent.llm.factory import make_backend
+from nasagent.agent.llm.recording import CallRecorder, RecordingBackend
+from nasagent.agent.proposers import ProposalContext, Proposer, constraints_for, make_proposer
+from nasagent.agent.report import COMPARE_FILE, REPORT_FILE, ReportResult
+from nasagent.agent.report import build_report as _build_report
+from nasagent.agent.runlog import CONFIG_FILE, LLM_CALLS_FILE
+from nasagent.agent.search import RunResult, StopSignal, prepare_run_dir
+from nasagent.agent.search import run_search as _run_search
+from nasagent.agent.service.errors import ServiceError
+from nasagent.agent.session import backend_options
+from nasagent.evaluator.errors import NasAgentError
+from nasagent.evaluator.proxies import ScoreSettings, get_proxy, resolve_device
+from nasagent.evaluator.validation import Constraints, check_string
+
+__all__ = [
+    "DEFAULT_ARMS", "LLM_CALLS_FILE", "REPORT_FILE", "CallRecorder", "ComparePlan",
+    "CompareResult", "LLMBackend", "ProposalContext", "Proposer", "RecordingBackend",
+    "RunConfig", "RunFunction", "RunResult", "StopSignal", "build_report", "check_parent",
+    "compare_plan", "higher_is_better", "constraints",
+    "inspect_results", "make_llm", "proposer", "read_config", "read_plan", "run_compare",
+    "run_config", "run_search", "score_rows", "score_settings", "start_compare_dir",
+    "start_search_dir",
+]
+
+
+def located(error: ValidationError) -> list[dict[str, Any]]:
+    """Pydantic errors as {"field", "message"} (never the input value: it may be a secret)."""
+    return [
+        {"field": ".".join(str(p) for p in item["loc"]) or "body",
+         "message": str(item["msg"]).removeprefix("Value error, ")}
+        for item in error.errors()
+    ]
+
+
+def _invalid(message: str, error: ValidationError) -> ServiceError:
+    return ServiceError(message, status=422, errors=located(error))
+
+
+# ---- check and score ------------------------------------------------------------------------
+
+
+def constraints(values: dict[str, Any]) -> Constraints:
+    """The validator's constraints from `inspect`'s options; a budget of None or 0 is none."""
+    cleaned = {
+        k: None if k.startswith("max_") and v in (None, 0) else v for k, v in values.items()
+    }
+    try:
+        return Constraints.model_validate(cleaned)
+    except ValidationError as error:
+        raise _invalid("invalid check options", error) from None
+
+
+def inspect_results(archs: list[str], limits: Constraints) -> list[dict[str, Any]]:
+    """The `inspect --json` object of each block string, in order."""
+    return [report_json(check_string(text, limits)) for text in archs]
+
+
+def score_settings(values: dict[str, Any]) -> ScoreSettings:
+    """Proxy settings, checked against the registered proxies and this machine's devices."""
+    try:
+        settings = ScoreSettings.model_validate(values)
+        get_proxy(settings.proxy)
+        resolve_device(settings.device)
+    except ValidationError as error:
+        raise _invalid("invalid score settings", error) from None
+    except NasAgentError as error:
+        raise ServiceError(str(error), status=422) from None
+    return settings
+
+
+def score_rows(archs: list[str], settings: ScoreSettings) -> list[dict[str, Any]]:
+    """The `score --json` row of each block string (CPU-heavy: call it off the event loop)."""
+    return [score_row(text, settings) for text in archs]
+
+
+# ---- configurations -------------------------------------------------------------------------
+
+
+def run_config(values: dict[str, Any], *, source: str = "config") -> RunConfig:
+    """A run configuration from config-file keys, its seed architecture and device checked."""
+    try:
+        config = config_from_dict(values, source=source)
+        resolve_device(config.device)
+    except NasAgentError as error:  # ConfigError, or cuda asked of a machine without it
+        raise ServiceError(str(error), status=422) from None
+    check_parent(config.seed_arch, config, what="config.seed_arch")
+    return config
+
+
+def check_parent(text: str, config: RunConfig, *, what: str = "parent") -> str:
+    """The canonical form of a parent block string, or a 422 with the validator's errors.
+
+    Budgets are not applied: a parent over budget can still be mutated into budget.
+    """
+    limits = constraints_for(config).model_copy(
+        update={"max_params": None, "max_flops": None, "max_layers": None}
+    )
+    record = report_json(check_string(text, limits))
+    if not record["valid"]:
+        raise ServiceError(f"{what} is not a valid architecture", status=422,
+                           errors=record["errors"])
+    return str(record["canonical"])
+
+
+def higher_is_better(proxy: str) -> bool:
+    """Whether a higher score of `proxy` is better (for picking a comparison's best)."""
+    return get_proxy(proxy).higher_is_better
+
+
+def compare_plan(config: RunConfig, arms: list[str], seeds: list[int]) -> ComparePlan:
+    try:
+        return make_plan(config, arms, seeds)
+    except NasAgentError as error:
+        raise ServiceError(str(error), status=422) from None
+
+
+# ---- mutation -------------------------------------------------------------------------------
+
+
+def make_llm(spec: str, config: RunConfig) -> LLMBackend:
+    """The LLM backend named by `spec`; its key comes from the server's environment."""
+    try:
+        return make_backend(spec, backend_options(config))
+    except NasAgentError as error:
+        raise ServiceError(str(error), status=422) from None
+
+
+def proposer(config: RunConfig, backend: LLMBackend | None) -> Proposer:
+    return make_proposer(config, backend)
+
+
+# ---- runs -----------------------------------------------------------------------------------
+
+
+def start_search_dir(config: RunConfig, run_dir: Path) -> None:
+    """Create a search's run directory with its config.toml (resumable from then on)."""
+    prepare_run_dir(config, run_dir, resume=False)
+
+
+def start_compare_dir(plan: ComparePlan, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    _write_plan(plan, out / COMPARE_FILE)
+
+
+def read_config(run_dir: Path) -> RunConfig:
+    return load_config(run_dir / CONFIG_FILE)
+
+
+def read_plan(out: Path) -> ComparePlan:
+    return _read_plan(out / COMPARE_FILE)
+
+
+def run_search(
+    config: RunConfig, run_dir: Path, *, resume: bool, stop: StopSignal
+) -> RunResult:
+    """Run or resume a search, without a progress bar; `stop` ends it cleanly."""
+    return _run_search(config, run_dir, resume=resume, progress=False, stop=stop)
+
+
+def run_compare(plan: ComparePlan, out: Path, run: RunFunction) -> CompareResult:
+    return _run_compare(plan, out, run=run, progress=False)
+
+
+def build_report(directory: Path) -> ReportResult:
+    return _build_report(directory)
