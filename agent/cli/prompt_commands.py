@@ -19,9 +19,13 @@ from nasagent.agent.outcomes import Outcome
 from nasagent.agent.prompting import Chat, PromptSettings, mutation_messages
 from nasagent.agent.response import MAX_REPLY_CHARS, Verdict, judge_reply
 from nasagent.evaluator.errors import NasAgentError
+from nasagent.evaluator.proxies import PROXIES
+from nasagent.evaluator.search_space import SEARCH_SPACES
 from nasagent.prompts import LATEST_PROMPT_VERSION, PROMPT_VERSIONS
 
-SearchSpaceOption = Annotated[str, typer.Option(help="Search space name.")]
+SearchSpaceOption = Annotated[
+    str, typer.Option(help=f"Search space: {SEARCH_SPACES.describe()}.")
+]
 MaxParamsOption = Annotated[float, typer.Option(help="Parameter budget (0: none).")]
 MaxFlopsOption = Annotated[float, typer.Option(help="FLOPs-per-image budget (0: none).")]
 MaxLayersOption = Annotated[
@@ -36,7 +40,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 def prompt_command(
     arch: Annotated[str, typer.Argument(help="The parent block string.")],
     search_space: SearchSpaceOption = "zennas-cifar",
-    proxy: Annotated[str, typer.Option(help="Zero-cost proxy name.")] = "gradnorm",
+    proxy: Annotated[
+        str, typer.Option(help=f"Zero-cost proxy: {PROXIES.describe()}.")
+    ] = "gradnorm",
     score: Annotated[float | None, typer.Option(help="The parent's score.")] = None,
     max_params: MaxParamsOption = 1e6,
     max_flops: MaxFlopsOption = 0,
