@@ -57,6 +57,7 @@ class Registry(Mapping[str, T], Generic[T]):
         self.group = group
         self._entries: dict[str, T] = {}
         self._plugins: dict[str, EntryPoint] | None = None
+        self._loaded: set[str] = set()  # names whose entry came from a plugin
         self._lock = threading.RLock()
 
     @overload
@@ -91,6 +92,7 @@ class Registry(Mapping[str, T], Generic[T]):
             if name not in self._entries:
                 raise UnknownNameError(self.kind, name, self.names())
             del self._entries[name]
+            self._loaded.discard(name)
 
     def get(self, name: str) -> T:  # type: ignore[override]
         """The entry called `name`, loading its plugin on first use.
@@ -116,9 +118,23 @@ class Registry(Mapping[str, T], Generic[T]):
             plugins = sorted(set(self._plugin_points()) - set(self._entries))
             return [*self._entries, *plugins]
 
+    def origin(self, name: str) -> str:
+        """"built-in", or the plugin that provides `name` ("plugin DIST VERSION").
+
+        Raises:
+            UnknownNameError: no such name.
+        """
+        if name in self._entries and name not in self._loaded:
+            return "built-in"
+        point = self._plugin_points().get(name)
+        if point is None:
+            raise UnknownNameError(self.kind, name, self.names())
+        dist = getattr(point, "dist", None)
+        return f"plugin {dist.name} {dist.version}" if dist else f"plugin {point.value}"
+
     def builtin_names(self) -> list[str]:
-        """The names registered in code so far, without reading plugin metadata (help texts)."""
-        return list(self._entries)
+        """The names registered in code, without reading plugin metadata (for help texts)."""
+        return [name for name in self._entries if name not in self._loaded]
 
     def describe(self) -> str:
         """"a, b or c" of the built-in names, plus "or a plugin's" for an open registry."""
@@ -161,6 +177,7 @@ class Registry(Mapping[str, T], Generic[T]):
             ) from None
         self._check_type(name, entry, PluginError, where)
         self._entries[name] = entry
+        self._loaded.add(name)
         logger.debug("loaded %s plugin %r from %s", self.kind, name, point.value)
         return entry
 

@@ -137,6 +137,12 @@ def test_a_plugin_distribution_adds_a_proxy_used_from_the_cli(tmp_path: Path) ->
     row = json.loads(done.stdout)
     assert row["proxy"] == "myproxy" and row["status"] == "ok" and row["score"] == 3.0
 
+    plugins = nasagent_cli("plugins", "--json", cwd=tmp_path, env=env)
+    assert plugins.returncode == 0, plugins.stderr
+    proxies = json.loads(plugins.stdout)["proxies"]
+    assert proxies["myproxy"] == "plugin nasagent-myproxy 0.1"
+    assert proxies["gradnorm"] == "built-in"
+
     listed = nasagent_cli("score", SMALL, "--proxy", "nope", cwd=tmp_path, env=env)
     assert listed.returncode == 2 and "myproxy" in listed.stderr and "gradnorm" in listed.stderr
 
