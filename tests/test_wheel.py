@@ -105,8 +105,8 @@ def test_the_sdist_holds_the_repository_layout(installed: Installed) -> None:
 
 def test_help_inspect_and_prompt_run_from_any_directory(installed: Installed, cwd: Path) -> None:
     assert "search" in run(installed.nasagent, "--help", cwd=cwd).stdout
-    (report,) = [json.loads(line) for line in
-                 run(installed.nasagent, "inspect", CIFAR_SEED, "--json", cwd=cwd).stdout.split()]
+    inspected = run(installed.nasagent, "inspect", CIFAR_SEED, "--json", cwd=cwd).stdout
+    (report,) = [json.loads(line) for line in inspected.splitlines() if line.strip()]
     assert report["valid"] and report["canonical"] == CIFAR_SEED
     prompt = run(installed.nasagent, "prompt", CIFAR_SEED, cwd=cwd).stdout
     assert "SuperResK3K3" in prompt and "GradNorm" in prompt
