@@ -30,10 +30,11 @@ def plugins_command(
     Plugins register through the entry-point groups nasagent.search_spaces, nasagent.proxies,
     nasagent.backends and nasagent.mutators; a plugin is listed without being imported.
     """
+    registries = _registries()
     try:
         listing = {
             title: {name: registry.origin(name) for name in registry.names()}
-            for title, registry in _registries().items()
+            for title, registry in registries.items()
         }
     except NasAgentError as error:
         typer.echo(f"error: {error}", err=True)
@@ -44,8 +45,4 @@ def plugins_command(
     for title, names in listing.items():
         entries = ", ".join(name if origin == "built-in" else f"{name} ({origin})"
                             for name, origin in names.items())
-        typer.echo(f"{title} ({registries_group(title)}): {entries}")
-
-
-def registries_group(title: str) -> str:
-    return str(_registries()[title].group)
+        typer.echo(f"{title} ({registries[title].group}): {entries}")
