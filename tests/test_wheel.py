@@ -27,6 +27,7 @@ pytestmark = [pytest.mark.wheel, pytest.mark.timeout(1500)]
 ROOT = Path(__file__).resolve().parents[1]
 TORCH_SPEC = os.environ.get("TORCH_SPEC", "torch==2.13.0")  # the Makefile's CPU build
 TRANSCRIPT = "nasagent/fixtures/transcripts/claude-manual-cifar/seed-0"
+TEMPLATES = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "prompts").rglob("*.j2"))
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def test_the_wheel_holds_one_namespace_with_templates_and_fixtures(installed: In
     assert top == {"nasagent", f"{installed.wheel.name.split('-py3')[0]}.dist-info"}
     for needed in ("nasagent/__init__.py", "nasagent/py.typed", "nasagent/agent/llm/factory.py",
                    "nasagent/agent/cli/app.py", "nasagent/evaluator/torch_proxies.py",
-                   "nasagent/prompts/mutation_system.j2", "nasagent/prompts/report.html.j2",
+                   *(f"nasagent/{path}" for path in TEMPLATES),
                    f"{TRANSCRIPT}/llm_calls.jsonl", f"{TRANSCRIPT}/config.toml",
                    "nasagent/fixtures/architectures/zennas-reference.txt"):
         assert needed in names, needed
@@ -98,7 +99,7 @@ def test_the_sdist_holds_the_repository_layout(installed: Installed) -> None:
     with tarfile.open(installed.sdist) as archive:
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
     for needed in ("setup.py", "pyproject.toml", "README.md", "agent/cli/app.py",
-                   "evaluator/codec.py", "prompts/repair.j2", "nasagent/__init__.py",
+                   "evaluator/codec.py", *TEMPLATES, "nasagent/__init__.py",
                    "fixtures/transcripts/claude-manual-cifar/seed-0/llm_calls.jsonl"):
         assert needed in names, needed
 
