@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nasagent.agent.config import ConfigError, Mutator, RunConfig
+from nasagent.agent.config import ConfigError, RunConfig
 from nasagent.agent.llm.base import TokenUsage
+from nasagent.agent.mutators import MUTATORS
 from nasagent.agent.pricing import Spend
 
 
@@ -33,7 +34,7 @@ class BudgetGuard:
         Raises:
             ConfigError: `max_cost` is set but the run's model has no price.
         """
-        if config.mutator is not Mutator.LLM or (
+        if not MUTATORS.get(config.mutator).needs_llm or (
             config.max_cost is None and config.max_total_tokens is None
         ):
             return None

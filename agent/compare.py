@@ -36,6 +36,7 @@ from nasagent.agent.config import (
     read_toml,
     with_recorded_prompt_version,
 )
+from nasagent.agent.mutators import MUTATORS
 from nasagent.agent.report import BASELINE_ARM, COMPARE_FILE, ReportResult, build_report
 from nasagent.agent.runlog import CONFIG_FILE, SUMMARY_FILE, read_json
 from nasagent.evaluator.errors import NasAgentError, UnknownNameError
@@ -103,7 +104,7 @@ class ComparePlan(BaseModel):
         """The configuration of the run for `arm` and `seed` (with its share of the budgets)."""
         values = {**self.config.model_dump(), **self.settings_of(arm), "seed": seed}
         config = config_from_dict(values, source=f"arm {arm!r}")
-        calls_llm = config.mutator is Mutator.LLM
+        calls_llm = MUTATORS.get(config.mutator).needs_llm
         return config.model_copy(
             update=self._budget_share() if calls_llm else dict.fromkeys(BUDGET_KEYS)
         )
@@ -114,11 +115,11 @@ class ComparePlan(BaseModel):
 
     def llm_runs(self) -> int:
         """How many runs of the plan call an LLM (they share the budgets)."""
-        arms = [a for a in self.arms if self._mutator(a) is Mutator.LLM]
+        arms = [a for a in self.arms if MUTATORS.get(self._mutator(a)).needs_llm]
         return len(arms) * len(self.seeds)
 
-    def _mutator(self, arm: str) -> Mutator:
-        return Mutator(self.settings_of(arm).get("mutator", self.config.mutator))
+    def _mutator(self, arm: str) -> str:
+        return str(self.settings_of(arm).get("mutator", self.config.mutator))
 
     def _budget_share(self) -> dict[str, Any]:
         runs = max(self.llm_runs(), 1)

@@ -8,6 +8,8 @@ secrets (API keys come from the environment only).
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -18,13 +20,20 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from nasagent.agent.llm.base import LLMConfigError
+from nasagent.agent.llm.factory import check_backend_spec
+from nasagent.agent.mutators import MUTATORS
 from nasagent.agent.pricing import Price, PriceTable
 from nasagent.evaluator import CIFAR_SEED
 from nasagent.evaluator.errors import NasAgentError
+from nasagent.evaluator.proxies import PROXIES
+from nasagent.evaluator.registry import Registry
+from nasagent.evaluator.search_space import SEARCH_SPACES
 from nasagent.prompts import LATEST_PROMPT_VERSION, PROMPT_VERSIONS, UNVERSIONED_PROMPT_VERSION
 
 
@@ -33,6 +42,8 @@ class ConfigError(NasAgentError):
 
 
 class Mutator(StrEnum):
+    """The built-in mutators' names; `RunConfig.mutator` takes any name in `MUTATORS`."""
+
     LLM = "llm"
     RANDOM = "random"
 
@@ -51,7 +62,7 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # search
-    mutator: Mutator = Mutator.LLM
+    mutator: str = Mutator.LLM.value
     iterations: int = Field(default=500, ge=1)
     population: int = Field(default=512, ge=1)
     parent_selection: ParentSelection = ParentSelection.UNIFORM
@@ -105,6 +116,24 @@ class RunConfig(BaseModel):
     price_out: float | None = Field(default=None, ge=0)
     max_cost: float | None = Field(default=None, gt=0)
     max_total_tokens: int | None = Field(default=None, ge=1)
+
+    @field_validator("mutator", "search_space", "proxy")
+    @classmethod
+    def _registered(cls, name: str, info: ValidationInfo) -> str:
+        with _as_value_error():  # UnknownNameError lists the valid names
+            _REGISTRIES[info.field_name or ""].get(name)
+        return name
+
+    @field_validator("llm")
+    @classmethod
+    def _known_backend(cls, spec: str) -> str:
+        try:
+            check_backend_spec(spec)
+        except LLMConfigError as error:
+            raise ValueError(error.message) from None
+        except NasAgentError as error:
+            raise ValueError(str(error)) from None
+        return spec
 
     @field_validator("temperature", mode="before")
     @classmethod
@@ -160,6 +189,12 @@ COMPARE_ONLY_KEYS = ("arms", "baseline")
 """Keys of a config file that `compare` reads ([arms.NAME] tables, `baseline`)."""
 
 
+_REGISTRIES: dict[str, Registry[Any]] = {
+    "mutator": MUTATORS, "search_space": SEARCH_SPACES, "proxy": PROXIES,
+}
+"""The registry each name-valued field is checked against."""
+
+
 def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Load a TOML file (or the defaults) and apply flag overrides (None values are ignored).
 
@@ -203,10 +238,23 @@ def config_from_dict(values: dict[str, Any], *, source: str = "config") -> RunCo
         return RunConfig.model_validate(values)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}"
+            f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {_message(err)}"
             for err in exc.errors()
         )
         raise ConfigError(f"invalid configuration in {source}: {problems}") from None
+
+
+def _message(error: Any) -> str:
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+@contextmanager
+def _as_value_error() -> Iterator[None]:
+    """Our errors as ValueErrors, which pydantic reports with the field's name."""
+    try:
+        yield
+    except NasAgentError as error:
+        raise ValueError(str(error)) from None
 
 
 def read_toml(path: Path) -> dict[str, Any]:

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nasagent.agent.config import ConfigError, Mutator, RunConfig, load_run_config
+from nasagent.agent.config import ConfigError, RunConfig, load_run_config
 from nasagent.agent.llm.base import ESTIMATING_BACKENDS
 from nasagent.agent.llm.recording import read_transcript_header, resolve_calls_path
+from nasagent.agent.mutators import MUTATORS
 from nasagent.agent.runlog import CONFIG_FILE
 from nasagent.agent.session import llm_spec
 
@@ -41,7 +42,8 @@ def _replay(_config: RunConfig, target: str, depth: int) -> str:
     if header:
         return header_label(header)
     recorded = _recorded_config(path)
-    if recorded is None or depth >= MAX_REPLAY_DEPTH or recorded.mutator is not Mutator.LLM:
+    too_deep = depth >= MAX_REPLAY_DEPTH
+    if recorded is None or too_deep or not MUTATORS.get(recorded.mutator).needs_llm:
         return f"replay of {target}"
     return f"{_label(recorded, depth + 1)}, replayed"
 
@@ -97,7 +99,7 @@ def _label(config: RunConfig, depth: int = 0) -> str:
 
 def backend_label(config: RunConfig) -> str | None:
     """The LLM behind a run (None for the random mutator), e.g. `openai:gpt-4o`."""
-    return None if config.mutator is not Mutator.LLM else _label(config)
+    return None if not MUTATORS.get(config.mutator).needs_llm else _label(config)
 
 
 def arm_label(arm: str, config: RunConfig) -> str:
@@ -107,7 +109,7 @@ def arm_label(arm: str, config: RunConfig) -> str:
 
 def tokens_estimated(config: RunConfig) -> bool:
     """True when the run's token counts are estimates (scripted, manual, or replays of them)."""
-    if config.mutator is not Mutator.LLM:
+    if not MUTATORS.get(config.mutator).needs_llm:
         return False
     return _estimating(llm_spec(config), 0)
 

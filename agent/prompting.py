@@ -41,7 +41,6 @@ from nasagent.evaluator import CIFAR_SEED, IMAGENET_SEED
 from nasagent.evaluator.codec import parse
 from nasagent.evaluator.cost import RGB_CHANNELS, Cost
 from nasagent.evaluator.cost_facts import cost_facts, max_stride2_blocks, resolution_chain
-from nasagent.evaluator.errors import UnknownNameError
 from nasagent.evaluator.proxies import PROXIES
 from nasagent.evaluator.search_space import (
     CONV_FIELDS,
@@ -311,15 +310,12 @@ def _budget_lines(constraints: Constraints) -> list[str]:
 
 
 def _proxy_view(name: str, include_source: bool) -> dict[str, Any]:
-    try:
-        spec = PROXIES[name]
-    except KeyError:
-        raise UnknownNameError("proxy", name, PROXIES) from None
+    spec = PROXIES.get(name)
     return {
         "name": spec.name,
         "higher_is_better": spec.higher_is_better,
         "description": spec.description.strip(),
-        "source": _source_of(spec.compute) if include_source else None,
+        "source": _source_of(spec.function) if include_source else None,
     }
 
 

@@ -4,11 +4,10 @@ interface, so both run inside the same loop with the same budgets and scoring.""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from nasagent.agent.config import ConfigError, Mutator, RunConfig
+from nasagent.agent.config import ConfigError, RunConfig
 from nasagent.agent.llm.base import (
     LLMBackend,
     LLMError,
@@ -17,6 +16,7 @@ from nasagent.agent.llm.base import (
     Message,
     SamplingParams,
 )
+from nasagent.agent.mutators import MUTATORS
 from nasagent.agent.outcomes import HistoryEntry, Outcome, ScoredArch
 from nasagent.agent.pricing import Spend
 from nasagent.agent.prompting import (
@@ -27,7 +27,7 @@ from nasagent.agent.prompting import (
 )
 from nasagent.agent.response import MUTATION_SCHEMA, Verdict, judge_reply
 from nasagent.evaluator import Architecture, parse
-from nasagent.evaluator.errors import BlockStringError, UnknownNameError
+from nasagent.evaluator.errors import BlockStringError
 from nasagent.evaluator.mutation import RandomMutator
 from nasagent.evaluator.validation import Constraints, check, stride2_count
 
@@ -199,14 +199,10 @@ def _from_verdict(proposal: Proposal, verdict: Verdict) -> Proposal:
     return proposal
 
 
-MUTATORS: dict[Mutator, Callable[..., Proposer]] = {
-    Mutator.RANDOM: lambda config, backend=None: RandomProposer(config),  # noqa: ARG005
-    Mutator.LLM: lambda config, backend: LLMProposer(config, backend),
-}
-
-
 def make_proposer(config: RunConfig, backend: LLMBackend | None) -> Proposer:
-    """The mutator named by `config.mutator` (an LLM backend is needed for `llm`)."""
-    if config.mutator not in MUTATORS:
-        raise UnknownNameError("mutator", str(config.mutator), [str(m) for m in MUTATORS])
-    return MUTATORS[config.mutator](config, backend)
+    """The proposer of the mutator named by `config.mutator` (see `agent.mutators.MUTATORS`).
+
+    Raises:
+        UnknownNameError: the mutator is not registered.
+    """
+    return MUTATORS.get(config.mutator).build(config, backend)

@@ -20,8 +20,9 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from rich.table import Table
 
-from nasagent.agent.config import Mutator, RunConfig, load_run_config
+from nasagent.agent.config import RunConfig, load_run_config
 from nasagent.agent.labels import arm_label, backend_label, llm_record, tokens_estimated
+from nasagent.agent.mutators import MUTATORS
 from nasagent.agent.outcomes import Outcome
 from nasagent.agent.plots import (
     BEST_SO_FAR_STEM,
@@ -390,7 +391,7 @@ def _spend_total(runs: Sequence[RunData]) -> dict[str, Any]:
 
 def arm_backend(config: RunConfig) -> dict[str, Any]:
     """Which backend and model an arm's runs used; a stand-in is never called a model."""
-    if config.mutator is not Mutator.LLM:
+    if not MUTATORS.get(config.mutator).needs_llm:
         return {"mutator": str(config.mutator), "llm": None, "model": None,
                 "description": "no LLM (Zen-NAS random mutation)"}
     kind = config.llm.partition(":")[0]

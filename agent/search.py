@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nasagent.agent.budget import BudgetGuard
-from nasagent.agent.config import ConfigError, Mutator, RunConfig, write_config
+from nasagent.agent.config import ConfigError, RunConfig, write_config
 from nasagent.agent.labels import llm_record
 from nasagent.agent.llm.base import LLMBackend
+from nasagent.agent.mutators import MUTATORS
 from nasagent.agent.outcomes import HistoryEntry, Outcome, ScoredArch
 from nasagent.agent.population import Member, Population
 from nasagent.agent.pricing import Spend
@@ -578,7 +579,7 @@ async def run_search_async(
     async with open_backend(config, run_dir, backend=backend) as llm:
         proposer = make_proposer(config, llm)
         reflector = Reflector(config, llm, prompt_settings_for(config)) if (
-            llm is not None and config.reflection and config.mutator is Mutator.LLM
+            llm is not None and config.reflection and MUTATORS.get(config.mutator).reflects
         ) else None
         search = Search(
             config, run_dir, proposer, reflector,

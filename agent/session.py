@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from nasagent.agent.config import Mutator, RunConfig
+from nasagent.agent.config import RunConfig
 from nasagent.agent.llm.base import LLMBackend
 from nasagent.agent.llm.factory import BackendOptions, make_backend
 from nasagent.agent.llm.recording import CallRecord, CallRecorder, RecordingBackend, load_calls
 from nasagent.agent.llm.replay import FallbackBackend, RecordedReplies
+from nasagent.agent.mutators import MUTATORS
 from nasagent.agent.runlog import LLM_CALLS_FILE, read_events
 
 
@@ -30,8 +31,8 @@ def backend_options(config: RunConfig) -> BackendOptions:
 async def open_backend(
     config: RunConfig, run_dir: Path, *, backend: LLMBackend | None = None
 ) -> AsyncIterator[LLMBackend | None]:
-    """Yield the run's recorded LLM backend (None for the random mutator) and close it after."""
-    if config.mutator is not Mutator.LLM:
+    """Yield the run's recorded LLM backend (None unless the mutator needs one); close it after."""
+    if not MUTATORS.get(config.mutator).needs_llm:
         yield None
         return
     live = backend or make_backend(llm_spec(config), backend_options(config))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from nasagent.evaluator.errors import UnknownNameError
+from nasagent.evaluator.registry import Registry
 
 
 class Family(StrEnum):
@@ -160,15 +161,20 @@ _K1KXK1_OPS = tuple(f"SuperResK1K{k}K1" for k in (3, 5, 7))
 _KXKX_OPS = tuple(f"SuperResK{k}K{k}" for k in (3, 5, 7))
 _IDW_OPS = tuple(f"SuperResIDWE{e}K{k}" for k in (3, 5, 7) for e in (1, 2, 4, 6))
 
-SEARCH_SPACES: dict[str, SearchSpace] = {
-    "zennas-cifar": SearchSpace(
+SEARCH_SPACES: Registry[SearchSpace] = Registry(
+    "search space", SearchSpace, group="nasagent.search_spaces"
+)
+"""The named search spaces; plugins add theirs through the `nasagent.search_spaces` group."""
+
+for _space in (
+    SearchSpace(
         "zennas-cifar",
         _CONV_OPS + _KXKX_OPS + _K1KXK1_OPS,
         (_K1KXK1_OPS, _KXKX_OPS),
         "Zen-NAS XXBL space (CIFAR scripts): SuperConv, ResNet basic (KXKX) and bottleneck "
         "(K1KXK1) blocks.",
     ),
-    "zennas-imagenet": SearchSpace(
+    SearchSpace(
         "zennas-imagenet",
         _CONV_OPS + _IDW_OPS,
         (_IDW_OPS,),
@@ -176,20 +182,18 @@ SEARCH_SPACES: dict[str, SearchSpace] = {
         "depthwise (IDW) blocks; the 1x1 head conv keeps its width during random mutation.",
         freeze_head_conv=True,
     ),
-    "all": SearchSpace(
+    SearchSpace(
         "all",
         tuple(OPS),
         (_K1KXK1_OPS, _KXKX_OPS, _IDW_OPS),
         "Every registered super block.",
     ),
-}
+):
+    SEARCH_SPACES.register(_space.name, _space)
 
 DEFAULT_SEARCH_SPACE = "zennas-cifar"
 
 
 def get_search_space(name: str) -> SearchSpace:
     """Return the named search space or raise an error listing the valid names."""
-    try:
-        return SEARCH_SPACES[name]
-    except KeyError:
-        raise UnknownNameError("search space", name, SEARCH_SPACES) from None
+    return SEARCH_SPACES.get(name)

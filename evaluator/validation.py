@@ -18,7 +18,7 @@ from nasagent.evaluator.architecture import Architecture, Block
 from nasagent.evaluator.codec import decode
 from nasagent.evaluator.cost import RGB_CHANNELS, Cost, Counting, count_cost, downsample
 from nasagent.evaluator.cost_facts import max_stride2_blocks
-from nasagent.evaluator.errors import BlockStringError
+from nasagent.evaluator.errors import BlockStringError, NasAgentError
 from nasagent.evaluator.search_space import (
     OPS,
     SEARCH_SPACES,
@@ -55,8 +55,10 @@ class Constraints(BaseModel):
     @field_validator("search_space")
     @classmethod
     def _known_search_space(cls, name: str) -> str:
-        if name not in SEARCH_SPACES:
-            raise ValueError(f"unknown search space {name!r}; valid: {', '.join(SEARCH_SPACES)}")
+        try:
+            SEARCH_SPACES.get(name)
+        except NasAgentError as error:  # pydantic reports ValueErrors as located messages
+            raise ValueError(str(error)) from None
         return name
 
     @field_validator("structure")

@@ -8,13 +8,7 @@ search loop or the LLM SDK with the backends).
 from __future__ import annotations
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
-
-try:
-    __version__ = version("nasagent")
-except PackageNotFoundError:  # running from a checkout that was never installed
-    __version__ = "0+unknown"
 
 _EXPORTS: dict[str, str] = {
     "parse": "nasagent.evaluator.codec",
@@ -31,7 +25,13 @@ _EXPORTS: dict[str, str] = {
     "ScoreResult": "nasagent.evaluator.proxies",
     "ProxyStatus": "nasagent.evaluator.proxies",
     "RunConfig": "nasagent.agent.config",
+    "mutate": "nasagent.agent.mutate",
+    "amutate": "nasagent.agent.mutate",
+    "MutationResult": "nasagent.agent.mutate",
+    "InvalidParentError": "nasagent.agent.mutate",
+    "HistoryEntry": "nasagent.agent.outcomes",
     "run_search": "nasagent.agent.search",
+    "RunResult": "nasagent.agent.search",
     "run_compare": "nasagent.agent.compare",
     "build_report": "nasagent.agent.report",
     "make_backend": "nasagent.agent.llm.factory",
@@ -41,6 +41,18 @@ _EXPORTS: dict[str, str] = {
     "UnknownNameError": "nasagent.evaluator.errors",
     "ConfigError": "nasagent.agent.config",
     "LLMError": "nasagent.agent.llm.base",
+    "LLMConfigError": "nasagent.agent.llm.base",
+    "LLMBackend": "nasagent.agent.llm.base",
+    "PluginError": "nasagent.evaluator.registry",
+    "Registry": "nasagent.evaluator.registry",
+    "SEARCH_SPACES": "nasagent.evaluator.search_space",
+    "SearchSpace": "nasagent.evaluator.search_space",
+    "PROXIES": "nasagent.evaluator.proxies",
+    "ProxySpec": "nasagent.evaluator.proxies",
+    "BACKENDS": "nasagent.agent.llm.factory",
+    "BackendSpec": "nasagent.agent.llm.factory",
+    "MUTATORS": "nasagent.agent.mutators",
+    "MutatorSpec": "nasagent.agent.mutators",
 }
 
 __all__ = [
@@ -58,8 +70,14 @@ __all__ = [
     "ScoreSettings",
     "ScoreResult",
     "ProxyStatus",
+    "mutate",
+    "amutate",
+    "MutationResult",
+    "InvalidParentError",
+    "HistoryEntry",
     "RunConfig",
     "run_search",
+    "RunResult",
     "run_compare",
     "build_report",
     "make_backend",
@@ -69,25 +87,52 @@ __all__ = [
     "UnknownNameError",
     "ConfigError",
     "LLMError",
+    "LLMConfigError",
+    "LLMBackend",
+    "PluginError",
+    "Registry",
+    "SEARCH_SPACES",
+    "SearchSpace",
+    "PROXIES",
+    "ProxySpec",
+    "BACKENDS",
+    "BackendSpec",
+    "MUTATORS",
+    "MutatorSpec",
 ]
 
 if TYPE_CHECKING:
+    __version__: str
+
     from nasagent.agent.compare import run_compare
     from nasagent.agent.config import ConfigError, RunConfig
-    from nasagent.agent.llm.base import LLMError
-    from nasagent.agent.llm.factory import make_backend
-    from nasagent.agent.outcomes import Outcome
+    from nasagent.agent.llm.base import LLMBackend, LLMConfigError, LLMError
+    from nasagent.agent.llm.factory import BACKENDS, BackendSpec, make_backend
+    from nasagent.agent.mutate import InvalidParentError, MutationResult, amutate, mutate
+    from nasagent.agent.mutators import MUTATORS, MutatorSpec
+    from nasagent.agent.outcomes import HistoryEntry, Outcome
     from nasagent.agent.report import build_report
-    from nasagent.agent.search import run_search
+    from nasagent.agent.search import RunResult, run_search
     from nasagent.evaluator.architecture import Architecture
     from nasagent.evaluator.codec import encode, parse
     from nasagent.evaluator.cost import Cost, count_cost
     from nasagent.evaluator.errors import BlockStringError, NasAgentError, UnknownNameError
-    from nasagent.evaluator.proxies import ProxyStatus, ScoreResult, ScoreSettings, score
+    from nasagent.evaluator.proxies import (
+        PROXIES,
+        ProxySpec,
+        ProxyStatus,
+        ScoreResult,
+        ScoreSettings,
+        score,
+    )
+    from nasagent.evaluator.registry import PluginError, Registry
+    from nasagent.evaluator.search_space import SEARCH_SPACES, SearchSpace
     from nasagent.evaluator.validation import Constraints, Report, check, check_string
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        return _version()
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'nasagent' has no attribute {name!r}")
@@ -98,3 +143,12 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version  # costs: only when asked
+
+    try:
+        return version("nasagent")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "0+unknown"

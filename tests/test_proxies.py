@@ -112,11 +112,12 @@ def test_an_unbuildable_architecture_is_invalid_not_a_crash() -> None:
     assert result.score is None and "block 1" in result.message
 
 
-def test_non_finite_values_become_a_nonfinite_result(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = ProxySpec("nan", True, "always NaN", lambda run: math.nan)
-    monkeypatch.setitem(PROXIES, "nan", fake)
-
-    result = score(SEED_ARCH, settings(proxy="nan"))
+def test_non_finite_values_become_a_nonfinite_result() -> None:
+    PROXIES.register("nan", ProxySpec("nan", True, "always NaN", lambda run: math.nan))
+    try:
+        result = score(SEED_ARCH, settings(proxy="nan"))
+    finally:
+        PROXIES.unregister("nan")
 
     assert result.status is ProxyStatus.NONFINITE
     assert result.score is None and "nan" in result.message

@@ -6,6 +6,7 @@ from nasagent.agent.cli import (  # noqa: F401  (each module registers its comma
     demo_command,
     inspect_command,
     mutate_command,
+    plugins_command,
     prompt_commands,
     replay_command,
     score_command,

@@ -18,6 +18,7 @@ from rich.table import Table
 from nasagent.agent.cli.app import app
 from nasagent.agent.cli.inputs import constraints_from_flags, read_architectures
 from nasagent.evaluator.cost import Counting
+from nasagent.evaluator.search_space import SEARCH_SPACES
 from nasagent.evaluator.validation import Report, check_string
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,9 @@ def inspect_command(
         str | None,
         typer.Option("--file", help="One block string per line, # comments skipped; '-': stdin."),
     ] = None,
-    search_space: Annotated[str, typer.Option(help="Search space the ops must belong to.")] = (
+    search_space: Annotated[str, typer.Option(
+        help=f"Search space the ops must belong to: {SEARCH_SPACES.describe()}."
+    )] = (
         "zennas-cifar"
     ),
     num_classes: Annotated[int, typer.Option(help="Outputs of the linear head.")] = 100,

@@ -13,7 +13,7 @@ from nasagent.evaluator.architecture import Architecture
 from nasagent.evaluator.codec import decode, encode
 from nasagent.evaluator.errors import BlockStringError, UnknownNameError
 from nasagent.evaluator.mutation import RandomMutator, TypeWeights
-from nasagent.evaluator.search_space import DEFAULT_SEARCH_SPACE
+from nasagent.evaluator.search_space import DEFAULT_SEARCH_SPACE, SEARCH_SPACES
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +24,10 @@ def mutate_command(
     n: Annotated[int, typer.Option("--n", min=1, help="How many mutations to print.")] = 1,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the mutator's RNG.")] = 0,
     search_space: Annotated[
-        str, typer.Option("--search-space", help="Search space whose block types may appear.")
+        str, typer.Option(
+            "--search-space",
+            help=f"Search space whose block types may appear: {SEARCH_SPACES.describe()}.",
+        )
     ] = DEFAULT_SEARCH_SPACE,
     replaces: Annotated[
         int,

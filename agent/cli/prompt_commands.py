@@ -9,19 +9,25 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from nasagent.agent.cli.app import app
 from nasagent.agent.cli.inputs import constraints_from_flags
 from nasagent.agent.outcomes import Outcome
-from nasagent.agent.prompting import Chat, PromptSettings, mutation_messages
-from nasagent.agent.response import MAX_REPLY_CHARS, Verdict, judge_reply
 from nasagent.evaluator.errors import NasAgentError
+from nasagent.evaluator.proxies import PROXIES
+from nasagent.evaluator.search_space import SEARCH_SPACES
 from nasagent.prompts import LATEST_PROMPT_VERSION, PROMPT_VERSIONS
 
-SearchSpaceOption = Annotated[str, typer.Option(help="Search space name.")]
+if TYPE_CHECKING:  # the prompt and reply modules (jinja2, the reader) load when a command runs
+    from nasagent.agent.prompting import Chat
+    from nasagent.agent.response import Verdict
+
+SearchSpaceOption = Annotated[
+    str, typer.Option(help=f"Search space: {SEARCH_SPACES.describe()}.")
+]
 MaxParamsOption = Annotated[float, typer.Option(help="Parameter budget (0: none).")]
 MaxFlopsOption = Annotated[float, typer.Option(help="FLOPs-per-image budget (0: none).")]
 MaxLayersOption = Annotated[
@@ -36,7 +42,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 def prompt_command(
     arch: Annotated[str, typer.Argument(help="The parent block string.")],
     search_space: SearchSpaceOption = "zennas-cifar",
-    proxy: Annotated[str, typer.Option(help="Zero-cost proxy name.")] = "gradnorm",
+    proxy: Annotated[
+        str, typer.Option(help=f"Zero-cost proxy: {PROXIES.describe()}.")
+    ] = "gradnorm",
     score: Annotated[float | None, typer.Option(help="The parent's score.")] = None,
     max_params: MaxParamsOption = 1e6,
     max_flops: MaxFlopsOption = 0,
@@ -61,6 +69,8 @@ def prompt_command(
     if prompt_version not in PROMPT_VERSIONS:
         valid = ", ".join(map(str, PROMPT_VERSIONS))
         raise typer.BadParameter(f"prompt version {prompt_version} is not shipped; valid: {valid}")
+    from nasagent.agent.prompting import PromptSettings, mutation_messages
+
     settings = PromptSettings(
         constraints=constraints, proxy=proxy, include_proxy_source=include_proxy_source,
         version=prompt_version,
@@ -100,6 +110,8 @@ def check_response_command(
         search_space=search_space, max_params=max_params, max_flops=max_flops,
         max_layers=max_layers, num_classes=num_classes, resolution=resolution,
     )
+    from nasagent.agent.response import judge_reply
+
     verdict = judge_reply(_read_reply(file), finish_reason, parent=parent, constraints=constraints)
     if as_json:
         typer.echo(json.dumps(verdict_summary(verdict), indent=2, ensure_ascii=False))
@@ -129,6 +141,8 @@ def _lines(verdict: Verdict) -> str:
 
 def _read_reply(file: str) -> str:
     """The reply text; reading stops just past the size cap (the judge refuses longer ones)."""
+    from nasagent.agent.response import MAX_REPLY_CHARS
+
     try:
         if file == "-":
             return sys.stdin.read(MAX_REPLY_CHARS + 1)

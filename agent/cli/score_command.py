@@ -34,7 +34,7 @@ def score_command(
         "--file", help="File with one block string per line ('-' reads stdin); "
         "blank lines and lines starting with # are skipped.",
     )] = None,
-    proxy: Annotated[str, Opt(help=f"Zero-cost proxy: {', '.join(PROXIES)}.")] = "gradnorm",
+    proxy: Annotated[str, Opt(help=f"Zero-cost proxy: {PROXIES.describe()}.")] = "gradnorm",
     batch_size: Annotated[int, Opt(min=1, help="Proxy batch size.")] = 64,
     resolution: Annotated[int, Opt(min=1, help="Input resolution.")] = 32,
     num_classes: Annotated[int, Opt(min=1, help="Classes of the linear head.")] = 100,
@@ -90,8 +90,10 @@ def _settings(
     proxy: str, batch_size: int, resolution: int, num_classes: int, seed: int, repeats: int,
     device: str, residual: bool,
 ) -> ScoreSettings:
-    if proxy not in PROXIES:
-        _fail(f"unknown proxy {proxy!r}; valid: {', '.join(sorted(PROXIES))}")
+    try:
+        PROXIES.get(proxy)  # a plugin's proxy is loaded here; the error lists every name
+    except NasAgentError as error:
+        _fail(str(error))
     if device not in ("auto", "cpu", "cuda"):
         _fail(f"unknown device {device!r}; valid: auto, cpu, cuda")
     return ScoreSettings.model_validate({

@@ -11,8 +11,12 @@ import typer
 
 from nasagent.agent.cli.app import app
 from nasagent.agent.config import ConfigError, RunConfig, load_config, load_run_config
+from nasagent.agent.llm.factory import BACKENDS
+from nasagent.agent.mutators import MUTATORS
 from nasagent.agent.runlog import CONFIG_FILE
 from nasagent.evaluator.errors import NasAgentError
+from nasagent.evaluator.proxies import PROXIES
+from nasagent.evaluator.search_space import SEARCH_SPACES
 
 EXIT_STOPPED = 3
 
@@ -31,7 +35,8 @@ def search(
         Path | None, Opt("--out", help="Run directory (default runs/search-TIME).")
     ] = None,
     llm: Annotated[
-        str | None, Opt(help="openai:MODEL, azure:DEPLOYMENT, scripted, manual:DIR, replay:PATH.")
+        str | None, Opt(help=f"LLM backend spec: openai:MODEL, azure:DEPLOYMENT, scripted, "
+                             f"manual:DIR, replay:PATH (backends: {BACKENDS.describe()}).")
     ] = None,
     model: Annotated[
         str | None, Opt(help="Model name sent to the endpoint (overrides --llm's).")
@@ -39,7 +44,7 @@ def search(
     base_url: Annotated[
         str | None, Opt(help="OpenAI-compatible endpoint (vLLM, Ollama, ...).")
     ] = None,
-    mutator: Annotated[str | None, Opt(help="llm or random.")] = None,
+    mutator: Annotated[str | None, Opt(help=f"Mutator: {MUTATORS.describe()}.")] = None,
     iterations: Annotated[int | None, Opt(help="Proposal budget (invalid ones count).")] = None,
     population: Annotated[int | None, Opt(help="Population size.")] = None,
     parent_selection: Annotated[str | None, Opt(help="uniform or tournament.")] = None,
@@ -51,7 +56,9 @@ def search(
         int | None, Opt(help="Random initial members besides the seed.")
     ] = None,
     concurrency: Annotated[int | None, Opt(help="Proposals in flight at once.")] = None,
-    search_space: Annotated[str | None, Opt(help="zennas-cifar, zennas-imagenet or all.")] = None,
+    search_space: Annotated[
+        str | None, Opt(help=f"Search space: {SEARCH_SPACES.describe()}.")
+    ] = None,
     counting: Annotated[
         str | None, Opt(help="Budget counting convention: exact or zennas.")
     ] = None,
@@ -62,7 +69,7 @@ def search(
         str | None, Opt(help="Structural rules: none or zennas (stem, 1x1 head, seed's strides).")
     ] = None,
     proxy: Annotated[
-        str | None, Opt(help="Zero-cost proxy: gradnorm, zen, synflow, naswot, params, flops.")
+        str | None, Opt(help=f"Zero-cost proxy: {PROXIES.describe()}.")
     ] = None,
     batch_size: Annotated[int | None, Opt(help="Proxy batch size.")] = None,
     resolution: Annotated[int | None, Opt(help="Input resolution.")] = None,

@@ -1,23 +1,24 @@
 """Build a backend from a spec string such as "openai:gpt-4o", "scripted" or "replay:runs/x".
 
-The registry maps the prefix before the first ':' to a builder; the rest of the spec is the
-builder's argument (a model, a deployment, a folder or a file).
+The registry `BACKENDS` maps the prefix before the first ':' to a `BackendSpec`; the rest of
+the spec is the builder's argument (a model, a deployment, a folder or a file). Plugins add
+backends through the `nasagent.backends` entry-point group. Each builder imports its backend
+module itself, so naming or validating a backend never loads the OpenAI SDK.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from nasagent.agent.llm.base import LLMBackend, LLMConfigError
-from nasagent.agent.llm.manual import ManualBackend
-from nasagent.agent.llm.openai_backend import OpenAIBackend
-from nasagent.agent.llm.replay import ReplayBackend
-from nasagent.agent.llm.retry import RetryPolicy
-from nasagent.agent.llm.scripted import ScriptedBackend
-from nasagent.evaluator.errors import UnknownNameError
+from nasagent.evaluator.registry import Registry
+
+if TYPE_CHECKING:
+    from nasagent.agent.llm.retry import RetryPolicy
 
 
 class BackendOptions(BaseModel):
@@ -36,6 +37,8 @@ class BackendOptions(BaseModel):
     scripted_bad_fraction: float = Field(default=0.0, ge=0, le=1)
 
     def retry_policy(self) -> RetryPolicy:
+        from nasagent.agent.llm.retry import RetryPolicy
+
         return RetryPolicy(max_attempts=self.max_attempts, initial_wait_s=self.initial_wait_s,
                            max_wait_s=self.max_wait_s)
 
@@ -43,39 +46,95 @@ class BackendOptions(BaseModel):
 Builder = Callable[[str, BackendOptions], LLMBackend]
 
 
+@dataclass(frozen=True)
+class BackendSpec:
+    """One registered LLM backend.
+
+    Attributes:
+        name: the prefix of the spec string (`--llm NAME` or `--llm NAME:ARGUMENT`).
+        build: makes the backend from the argument and the shared options.
+        argument: what goes after the ':' (for messages), or None when the backend takes none.
+        description: one line for help texts.
+    """
+
+    name: str
+    build: Builder
+    argument: str | None
+    description: str
+
+
 def _openai(model: str, options: BackendOptions) -> LLMBackend:
+    from nasagent.agent.llm.openai_backend import OpenAIBackend
+
     return OpenAIBackend.from_env(model, base_url=options.base_url, timeout_s=options.timeout_s,
                                   retry=options.retry_policy())
 
 
 def _azure(deployment: str, options: BackendOptions) -> LLMBackend:
+    from nasagent.agent.llm.openai_backend import OpenAIBackend
+
     return OpenAIBackend.azure_from_env(deployment, timeout_s=options.timeout_s,
                                         retry=options.retry_policy())
 
 
 def _scripted(_argument: str, options: BackendOptions) -> LLMBackend:
+    from nasagent.agent.llm.scripted import ScriptedBackend
+
     return ScriptedBackend(options.search_space, bad_fraction=options.scripted_bad_fraction)
 
 
 def _manual(directory: str, options: BackendOptions) -> LLMBackend:
+    from nasagent.agent.llm.manual import ManualBackend
+
     return ManualBackend(directory, timeout_s=options.manual_timeout_s)
 
 
 def _replay(path: str, options: BackendOptions) -> LLMBackend:
+    from nasagent.agent.llm.replay import ReplayBackend
+
     try:
         return ReplayBackend.load(path, options.replay_mode)
     except FileNotFoundError as error:
         raise LLMConfigError(f"replay:{path}: no call record at {error.filename}") from error
 
 
-BACKENDS: dict[str, tuple[Builder, str | None]] = {
-    "openai": (_openai, "a model, e.g. openai:gpt-4o"),
-    "azure": (_azure, "a deployment, e.g. azure:gpt-4o"),
-    "scripted": (_scripted, None),
-    "manual": (_manual, "a folder, e.g. manual:runs/queue"),
-    "replay": (_replay, "an llm_calls.jsonl or a run folder, e.g. replay:runs/demo"),
-}
-"""Backend prefix -> (builder, what goes after the ':' or None when nothing does)."""
+BACKENDS: Registry[BackendSpec] = Registry("LLM backend", BackendSpec, group="nasagent.backends")
+"""The LLM backends by spec prefix; plugins add theirs through `nasagent.backends`."""
+
+for _spec in (
+    BackendSpec("openai", _openai, "a model, e.g. openai:gpt-4o",
+                "an OpenAI-compatible endpoint through the openai SDK (OPENAI_API_KEY)"),
+    BackendSpec("azure", _azure, "a deployment, e.g. azure:gpt-4o",
+                "Azure OpenAI through the SDK's Azure client and its environment variables"),
+    BackendSpec("scripted", _scripted, None,
+                "a deterministic stand-in applying one random mutation (tests, demos)"),
+    BackendSpec("manual", _manual, "a folder, e.g. manual:runs/queue",
+                "a file queue answered by a person or another program"),
+    BackendSpec("replay", _replay, "an llm_calls.jsonl or a run folder, e.g. replay:runs/demo",
+                "recorded replies, matched by request hash"),
+):
+    BACKENDS.register(_spec.name, _spec)
+
+
+def backend_prefix(spec: str) -> str:
+    """The registry name in a spec string: "openai:gpt-4o" -> "openai"."""
+    return spec.strip().partition(":")[0]
+
+
+def check_backend_spec(spec: str) -> BackendSpec:
+    """The registered backend a spec names, with its argument checked; builds nothing.
+
+    Raises:
+        UnknownNameError: an unknown prefix (the message lists the valid ones).
+        LLMConfigError: an argument missing or given where none is taken.
+    """
+    prefix, _, argument = spec.strip().partition(":")
+    backend = BACKENDS.get(prefix)
+    if backend.argument is not None and not argument.strip():
+        raise LLMConfigError(f"LLM backend spec {spec!r} needs {backend.argument}")
+    if backend.argument is None and argument:
+        raise LLMConfigError(f"LLM backend {prefix!r} takes no argument; got {spec!r}")
+    return backend
 
 
 def make_backend(spec: str, options: BackendOptions | None = None) -> LLMBackend:
@@ -86,13 +145,5 @@ def make_backend(spec: str, options: BackendOptions | None = None) -> LLMBackend
         LLMConfigError: a malformed spec or a backend that cannot be configured (for example a
             missing API key).
     """
-    options = options or BackendOptions()
-    prefix, _, argument = spec.strip().partition(":")
-    if prefix not in BACKENDS:
-        raise UnknownNameError("LLM backend", prefix, BACKENDS)
-    builder, wants = BACKENDS[prefix]
-    if wants is not None and not argument.strip():
-        raise LLMConfigError(f"LLM backend spec {spec!r} needs {wants}")
-    if wants is None and argument:
-        raise LLMConfigError(f"LLM backend {prefix!r} takes no argument; got {spec!r}")
-    return builder(argument.strip(), options)
+    backend = check_backend_spec(spec)
+    return backend.build(spec.strip().partition(":")[2].strip(), options or BackendOptions())
