@@ -21,6 +21,7 @@ from pathlib import Path
 from nasagent.agent.budget import BudgetGuard
 from nasagent.agent.config import ConfigError, Mutator, RunConfig, write_config
 from nasagent.agent.labels import llm_record
+from nasagent.agent.execution import Scoring, start_scoring
 from nasagent.agent.llm.base import LLMBackend
 from nasagent.agent.outcomes import HistoryEntry, Outcome, ScoredArch
 from nasagent.agent.population import Member, Population
@@ -151,6 +152,7 @@ class Search:
         self, config: RunConfig, run_dir: Path, proposer: Proposer, reflector: Reflector | None,
         *, progress: Progress, known_scores: dict[str, Event] | None = None,
         reference: ReferenceScores | None = None,
+        scoring: Scoring | None = None,
     ) -> None:
         self.config = config
         self.run_dir = run_dir
@@ -168,7 +170,9 @@ class Search:
             deque(maxlen=max(config.history_size, config.reflect_every, 1)),
             seed_arch=canonicalize(config.seed_arch),
         )
-        self.scorer = Scorer(self.score_settings)
+        self.scorer = Scorer(
+            self.score_settings, scoring or start_scoring(config), owns=scoring is None
+        )
         self.in_flight: dict[int, asyncio.Task[Evaluated]] = {}
         self.known_scores = known_scores or {}
         self.guard = BudgetGuard.of(config)
@@ -465,6 +469,7 @@ class Search:
             "seed_score": self.state.seed_score, "lessons": list(self.state.lessons),
             "best": self.state.best.model_dump(mode="json") if self.state.best else None,
             "wall_seconds": previous + wall,
+            "execution": self.scorer.scoring.plan.model_dump(mode="json"),
         })
 
     def _drift(self, events: list[Event]) -> dict[str, object] | None:
@@ -515,6 +520,7 @@ async def run_search_async(
     config: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool = True,
     backend: LLMBackend | None = None, known_scores: dict[str, Event] | None = None,
     reference: ReferenceScores | None = None,
+    scoring: Scoring | None = None,
 ) -> RunResult:
     """Run (or resume) a search in `run_dir`; see `run_search`."""
     _check_seed(config)
@@ -529,7 +535,7 @@ async def run_search_async(
         ) else None
         search = Search(
             config, run_dir, proposer, reflector,
-            progress=Progress(enabled=progress), known_scores=known_scores,
+            progress=Progress(enabled=progress), known_scores=known_scores, scoring=scoring,
             reference=reference or (reference_for(config) if llm is not None else None),
         )
         return await search.run()
@@ -539,6 +545,7 @@ def run_search(
     config: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool = True,
     backend: LLMBackend | None = None, known_scores: dict[str, Event] | None = None,
     reference: ReferenceScores | None = None,
+    scoring: Scoring | None = None,
 ) -> RunResult:
     """Run a search in `run_dir`, or continue one (`resume=True`) exactly where it stopped.
 
@@ -551,10 +558,12 @@ def run_search(
         known_scores: events whose recorded scores are reused instead of scoring again.
         reference: recorded scores that a rescoring within `config.score_rtol` keeps (see
             agent.reference); by default those of the run a `replay:` LLM backend replays.
+        scoring: a started executor to score on instead of starting one from `config`'s
+            execution settings (compare shares one between the runs it runs at once).
     """
     return asyncio.run(run_search_async(
         config, run_dir, resume=resume, progress=progress, backend=backend,
-        known_scores=known_scores, reference=reference,
+        known_scores=known_scores, reference=reference, scoring=scoring,
     ))
 
 
