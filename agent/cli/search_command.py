@@ -158,7 +158,8 @@ def _resolve(
         raise ConfigError(
             "--resume continues a run with its own config.toml; only --iterations, --max-cost, "
             "--max-total-tokens and the execution flags (--workers, --threads, --score-timeout, "
-            f"--executor, --ray-address) may be given (got: {', '.join(sorted(given)) or '--config'})"
+            "--executor, --ray-address) may be given "
+            f"(got: {', '.join(sorted(given)) or '--config'})"
         )
     budgets = {key: overrides.get(key) for key in RESUME_KEYS}
     return load_run_config(resume / CONFIG_FILE, budgets), resume
