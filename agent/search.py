@@ -20,8 +20,8 @@ from pathlib import Path
 
 from nasagent.agent.budget import BudgetGuard
 from nasagent.agent.config import ConfigError, Mutator, RunConfig, write_config
-from nasagent.agent.labels import llm_record
 from nasagent.agent.execution import Scoring, start_scoring
+from nasagent.agent.labels import llm_record
 from nasagent.agent.llm.base import LLMBackend
 from nasagent.agent.outcomes import HistoryEntry, Outcome, ScoredArch
 from nasagent.agent.population import Member, Population
