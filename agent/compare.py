@@ -16,11 +16,14 @@ gets the same allowance, and each run stays an independent, resumable run direct
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -28,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from nasagent.agent.budget import BudgetGuard
 from nasagent.agent.config import (
     COMPARE_ONLY_KEYS,
+    EXECUTION_KEYS,
     ConfigError,
     Mutator,
     RunConfig,
@@ -37,9 +41,13 @@ from nasagent.agent.config import (
     with_recorded_prompt_version,
 )
 from nasagent.agent.mutators import MUTATORS
+from nasagent.agent.parallel_runs import run_at_once, shared_scoring
 from nasagent.agent.report import BASELINE_ARM, COMPARE_FILE, ReportResult, build_report
 from nasagent.agent.runlog import CONFIG_FILE, SUMMARY_FILE, read_json
 from nasagent.evaluator.errors import NasAgentError, UnknownNameError
+
+if TYPE_CHECKING:
+    from nasagent.agent.execution import Scoring
 
 logger = logging.getLogger(__name__)
 
@@ -268,7 +276,7 @@ def resolve_plan(
         seeds = range(DEFAULT_SEED_COUNT) if seeds is None else seeds
         return make_plan(config, arms, seeds, defined=defined,
                          baseline=baseline or BASELINE_ARM)
-    stored = read_plan(stored_path)
+    stored = _with_execution(read_plan(stored_path), given)
     if config_path is None and not given and arms is None and seeds is None:
         return stored
     values = {**stored.config.model_dump(), **file_values, **given}
@@ -281,6 +289,15 @@ def resolve_plan(
     _check_agrees(stored, requested, stored_path)
     budgets = {key: getattr(requested.config, key) for key in BUDGET_KEYS}
     return stored.model_copy(update={"config": stored.config.model_copy(update=budgets)})
+
+
+def _with_execution(plan: ComparePlan, given: Mapping[str, Any]) -> ComparePlan:
+    """The stored plan with this invocation's execution flags: they never change a score."""
+    execution = {key: given[key] for key in EXECUTION_KEYS if key in given}
+    if not execution:
+        return plan
+    values = {**plan.config.model_dump(), **execution}
+    return plan.model_copy(update={"config": config_from_dict(values, source="flags")})
 
 
 def _check_agrees(stored: ComparePlan, requested: ComparePlan, path: Path) -> None:
@@ -360,7 +377,8 @@ class CompareResult:
 
 
 def run_compare(
-    plan: ComparePlan, out: Path, *, run: RunFunction | None = None, progress: bool = True
+    plan: ComparePlan, out: Path, *, run: RunFunction | None = None, progress: bool = True,
+    jobs: int = 1,
 ) -> CompareResult:
     """Run every arm x seed of `plan` under `out` (skipping finished runs), then the report.
 
@@ -372,21 +390,26 @@ def run_compare(
         plan: the resolved plan (see `resolve_plan`).
         out: the comparison directory.
         run: the search function; defaults to agent.search.run_search (tests inject fakes).
-        progress: show each run's progress bar.
+        progress: show each run's progress bar (with `jobs` > 1: a line as each run ends).
+        jobs: runs at once; they share one scoring executor (agent.parallel_runs).
     """
-    run = run or _default_run()
     out.mkdir(parents=True, exist_ok=True)
     write_plan(plan, out / COMPARE_FILE)  # the stored plan, budgets as raised by a re-run
     result = CompareResult(out)
-    for seed in plan.seeds:
-        for arm in plan.arms:
-            result.runs.append(_run_one(plan, arm, seed, out, run, progress))
+    with shared_scoring(plan.config, jobs) if run is None else nullcontext() as scoring:
+        run = run or (_default_run() if scoring is None else _sharing_run(scoring))
+        bars = progress and jobs <= 1  # bars of runs at once would overwrite each other
+        result.runs = run_at_once([
+            partial(_run_one, plan, arm, seed, out, run, bars, progress and not bars)
+            for seed in plan.seeds for arm in plan.arms
+        ], jobs)
     result.report = build_report(out)
     return result
 
 
 def _run_one(
-    plan: ComparePlan, arm: str, seed: int, out: Path, run: RunFunction, progress: bool
+    plan: ComparePlan, arm: str, seed: int, out: Path, run: RunFunction, progress: bool,
+    announce: bool = False,
 ) -> RunRecord:
     config, run_dir = plan.run_config(arm, seed), plan.run_dir(out, arm, seed)
     state = run_state(run_dir, config)
@@ -397,6 +420,9 @@ def _run_one(
     outcome = run(config, run_dir, resume=state is RunState.PARTIAL, progress=progress)
     if not outcome.finished:
         logger.warning("%s stopped: %s", run_dir, outcome.stopped_reason)
+    if announce:
+        print(f"{run_dir}: {'finished' if outcome.finished else 'stopped'}", file=sys.stderr,
+              flush=True)
     return RunRecord(arm, seed, run_dir, state, outcome.finished, outcome.stopped_reason)
 
 
@@ -406,3 +432,10 @@ def _default_run() -> RunFunction:
     )
 
     return run_search
+
+
+def _sharing_run(scoring: Scoring) -> RunFunction:
+    """run_search on an executor shared by the runs at once (agent.parallel_runs)."""
+    from nasagent.agent.search import run_search
+
+    return partial(run_search, scoring=scoring)

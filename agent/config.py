@@ -55,6 +55,10 @@ class ParentSelection(StrEnum):
 
 RZNAS_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)
 
+EXECUTION_KEYS = ("executor", "workers", "threads", "score_timeout", "ray_address")
+"""Where and how scorings run. They never change a score, so a resumed run or a re-run
+compare may set them anew; everything else is fixed when a run starts."""
+
 
 class RunConfig(BaseModel):
     """Everything that defines a search run. Defaults: the Zen-NAS CIFAR GradNorm setting."""
@@ -116,6 +120,15 @@ class RunConfig(BaseModel):
     price_out: float | None = Field(default=None, ge=0)
     max_cost: float | None = Field(default=None, gt=0)
     max_total_tokens: int | None = Field(default=None, ge=1)
+    # execution (EXECUTION_KEYS; see agent.execution)
+    executor: Literal["local", "ray"] = "local"
+    workers: int = Field(default=0, ge=0, le=256)
+    """Scoring worker processes; 0 scores in this process, one candidate at a time."""
+    threads: int | None = Field(default=None, ge=1, le=1024)
+    """Torch intra-op threads per scoring; None: the cores divided by the workers."""
+    score_timeout: float | None = Field(default=None, gt=0)
+    """Seconds one scoring may take before it becomes `score_failed` (needs workers)."""
+    ray_address: str | None = None
 
     @field_validator("mutator", "search_space", "proxy")
     @classmethod
@@ -163,6 +176,15 @@ class RunConfig(BaseModel):
         if name not in STRUCTURES:
             raise ValueError(f"unknown structure {name!r}; valid: {', '.join(STRUCTURES)}")
         return name
+
+    @model_validator(mode="after")
+    def _timeout_needs_a_worker(self) -> RunConfig:
+        if self.score_timeout is not None and self.executor == "local" and self.workers == 0:
+            raise ValueError(
+                "score_timeout needs scoring in worker processes (a thread cannot be stopped): "
+                "set workers to 1 or more"
+            )
+        return self
 
     @property
     def llm_model(self) -> str:

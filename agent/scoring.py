@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 
-from nasagent.evaluator import Architecture, parse
-from nasagent.evaluator.proxies import ScoreResult, ScoreSettings, score
+from nasagent.agent.execution import Scoring
+from nasagent.evaluator import Architecture
+from nasagent.evaluator.proxies import ScoreResult, ScoreSettings
 
 
 class Scorer:
-    """Scores architectures in one worker thread, caching results by canonical string.
+    """Scores architectures on an executor (agent.execution), caching results by canonical
+    string. Concurrent requests for the same architecture share one scoring.
 
-    One worker, because the seeded proxy protocol uses torch's global RNG: two scorings at
-    once would interleave their draws and neither score would be reproducible. Concurrent
-    requests for the same architecture share one scoring.
+    Args:
+        settings: the proxy settings every scoring uses.
+        scoring: where scorings run; closed with the Scorer only when `owns` (a compare with
+            several runs at once shares one pool between them).
     """
 
-    def __init__(self, settings: ScoreSettings) -> None:
+    def __init__(self, settings: ScoreSettings, scoring: Scoring, *, owns: bool = True) -> None:
         self.settings = settings
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nasagent-score")
+        self.scoring = scoring
+        self._owns = owns
         self._cache: dict[str, asyncio.Future[ScoreResult]] = {}
         self._remembered: set[str] = set()
 
@@ -37,11 +40,11 @@ class Scorer:
     async def score(self, architecture: Architecture) -> ScoreResult:
         canonical = str(architecture)
         if canonical not in self._cache:
-            loop = asyncio.get_running_loop()
-            self._cache[canonical] = asyncio.ensure_future(
-                loop.run_in_executor(self._executor, score, parse(canonical), self.settings)
+            self._cache[canonical] = asyncio.wrap_future(
+                self.scoring.submit(canonical, self.settings)
             )
         return await asyncio.shield(self._cache[canonical])
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._owns:
+            self.scoring.close()

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from nasagent.agent.budget import BudgetGuard
 from nasagent.agent.config import ConfigError, RunConfig, write_config
+from nasagent.agent.execution import Scoring, start_scoring
 from nasagent.agent.labels import llm_record
 from nasagent.agent.llm.base import LLMBackend
 from nasagent.agent.mutators import MUTATORS
@@ -185,6 +186,7 @@ class Search:
         *, progress: Progress, known_scores: dict[str, Event] | None = None,
         reference: ReferenceScores | None = None,
         stop: StopSignal | None = None,
+        scoring: Scoring | None = None,
     ) -> None:
         self.config = config
         self.stop = stop
@@ -203,7 +205,9 @@ class Search:
             deque(maxlen=max(config.history_size, config.reflect_every, 1)),
             seed_arch=canonicalize(config.seed_arch),
         )
-        self.scorer = Scorer(self.score_settings)
+        self.scorer = Scorer(
+            self.score_settings, scoring or start_scoring(config), owns=scoring is None
+        )
         self.in_flight: dict[int, asyncio.Task[Evaluated]] = {}
         self.known_scores = known_scores or {}
         self.guard = BudgetGuard.of(config)
@@ -518,6 +522,7 @@ class Search:
             "seed_score": self.state.seed_score, "lessons": list(self.state.lessons),
             "best": self.state.best.model_dump(mode="json") if self.state.best else None,
             "wall_seconds": previous + wall,
+            "execution": self.scorer.scoring.plan.model_dump(mode="json"),
         })
 
     def _drift(self, events: list[Event]) -> dict[str, object] | None:
@@ -569,6 +574,7 @@ async def run_search_async(
     backend: LLMBackend | None = None, known_scores: dict[str, Event] | None = None,
     reference: ReferenceScores | None = None,
     stop: StopSignal | None = None,
+    scoring: Scoring | None = None,
 ) -> RunResult:
     """Run (or resume) a search in `run_dir`; see `run_search`."""
     _check_seed(config)
@@ -584,6 +590,7 @@ async def run_search_async(
         search = Search(
             config, run_dir, proposer, reflector,
             progress=Progress(enabled=progress), known_scores=known_scores, stop=stop,
+            scoring=scoring,
             reference=reference or (reference_for(config) if llm is not None else None),
         )
         return await search.run()
@@ -594,6 +601,7 @@ def run_search(
     backend: LLMBackend | None = None, known_scores: dict[str, Event] | None = None,
     reference: ReferenceScores | None = None,
     stop: StopSignal | None = None,
+    scoring: Scoring | None = None,
 ) -> RunResult:
     """Run a search in `run_dir`, or continue one (`resume=True`) exactly where it stopped.
 
@@ -608,10 +616,12 @@ def run_search(
             agent.reference); by default those of the run a `replay:` LLM backend replays.
         stop: a signal another thread may set to end the run cleanly (finished=False, the
             signal's reason as stopped_reason); the run directory stays resumable.
+        scoring: a started executor to score on instead of starting one from `config`'s
+            execution settings (compare shares one between the runs it runs at once).
     """
     return asyncio.run(run_search_async(
         config, run_dir, resume=resume, progress=progress, backend=backend,
-        known_scores=known_scores, reference=reference, stop=stop,
+        known_scores=known_scores, reference=reference, stop=stop, scoring=scoring,
     ))
 
 

@@ -44,6 +44,10 @@ class ProxyStatus(StrEnum):
     ERROR = "error"
     OVER_BUDGET = "over_budget"
     INVALID = "invalid"
+    TIMEOUT = "timeout"
+    """The scoring ran past the run's `score_timeout`; its worker process was killed."""
+    CRASHED = "crashed"
+    """The worker process died while scoring (OOM kill, segfault); it was replaced."""
 
 
 class DeviceUnavailableError(NasAgentError, RuntimeError):

@@ -58,6 +58,22 @@ def compare(
                                   "imagefolder:DIR.")] = "digits",
     score_rtol: Annotated[float | None, Opt(
         help="Relative tolerance within which a replayed arm keeps recorded scores.")] = None,
+    jobs: Annotated[int, Opt(min=1, help="Runs at once; they share one scoring pool.")] = 1,
+    workers: Annotated[
+        int | None, Opt(help="Scoring workers (with --jobs > 1: shared; default the cores).")
+    ] = None,
+    threads: Annotated[
+        int | None, Opt(help="Torch threads per scoring (default: cores / workers).")
+    ] = None,
+    score_timeout: Annotated[
+        float | None, Opt(help="Seconds per scoring before it is score_failed (needs workers).")
+    ] = None,
+    executor: Annotated[
+        str | None, Opt(help="local, or ray (needs the ray extra: nasagent\\[ray]).")
+    ] = None,
+    ray_address: Annotated[
+        str | None, Opt(help="Ray cluster to score on (default: RAY_ADDRESS or a local one).")
+    ] = None,
     progress: Annotated[bool, Opt("--progress/--no-progress")] = True,
 ) -> None:
     """Run the same search under several arms and seeds, then write summary, plots and report.
@@ -65,6 +81,8 @@ def compare(
     Running it again on the same --out resumes: finished runs are skipped, partial ones resumed.
     With --train-best E each run's best architecture is then trained (cached in RUN/trained/)
     and the report adds held-out top-1 per arm and its test beside the proxy score.
+    The execution flags (--jobs, --workers, --threads, --score-timeout, --executor and
+    --ray-address) may differ between invocations: they never change a score.
     """
     from nasagent.agent.compare import resolve_plan, run_compare
 
@@ -75,6 +93,8 @@ def compare(
         "max_cost": max_cost, "max_total_tokens": max_total_tokens,
         "structure": structure,
         "score_rtol": score_rtol,
+        "workers": workers, "threads": threads, "score_timeout": score_timeout,
+        "executor": executor, "ray_address": ray_address,
     }
     if seeds is not None and seed_list is not None:
         raise typer.BadParameter("give either --seeds or --seed-list, not both")
@@ -85,7 +105,7 @@ def compare(
     try:
         plan = resolve_plan(directory, config_path=config, overrides=overrides,
                             arms=_split(arms, "--arms", str), seeds=seed_values)
-        result = run_compare(plan, directory, progress=progress)
+        result = run_compare(plan, directory, progress=progress, jobs=jobs)
         if train_best is not None:
             result.report = _train_best(directory, train_best, data, progress)
     except (NasAgentError, OSError) as exc:

@@ -10,7 +10,13 @@ from typing import Annotated, Any
 import typer
 
 from nasagent.agent.cli.app import app
-from nasagent.agent.config import ConfigError, RunConfig, load_config, load_run_config
+from nasagent.agent.config import (
+    EXECUTION_KEYS,
+    ConfigError,
+    RunConfig,
+    load_config,
+    load_run_config,
+)
 from nasagent.agent.llm.factory import BACKENDS
 from nasagent.agent.mutators import MUTATORS
 from nasagent.agent.runlog import CONFIG_FILE
@@ -112,6 +118,21 @@ def search(
     max_total_tokens: Annotated[
         int | None, Opt(help="Stop dispatching once committed tokens (in + out) would pass N.")
     ] = None,
+    workers: Annotated[
+        int | None, Opt(help="Scoring worker processes (0: score in this process).")
+    ] = None,
+    threads: Annotated[
+        int | None, Opt(help="Torch threads per scoring (default: cores / workers).")
+    ] = None,
+    score_timeout: Annotated[
+        float | None, Opt(help="Seconds per scoring before it is score_failed (needs workers).")
+    ] = None,
+    executor: Annotated[
+        str | None, Opt(help="local, or ray (needs the ray extra: nasagent\\[ray]).")
+    ] = None,
+    ray_address: Annotated[
+        str | None, Opt(help="Ray cluster to score on (default: RAY_ADDRESS or a local one).")
+    ] = None,
     progress: Annotated[bool, Opt("--progress/--no-progress")] = True,
 ) -> None:
     """Launch an LLM-guided (or random-mutation) search, or resume one with --resume DIR."""
@@ -142,15 +163,18 @@ def _resolve(
     given = {k: v for k, v in overrides.items() if v is not None and k not in RESUME_KEYS}
     if config is not None or given:
         raise ConfigError(
-            "--resume continues a run with its own config.toml; only --iterations, --max-cost "
-            f"and --max-total-tokens may be given (got: {', '.join(sorted(given)) or '--config'})"
+            "--resume continues a run with its own config.toml; only --iterations, --max-cost, "
+            "--max-total-tokens and the execution flags (--workers, --threads, --score-timeout, "
+            "--executor, --ray-address) may be given "
+            f"(got: {', '.join(sorted(given)) or '--config'})"
         )
     budgets = {key: overrides.get(key) for key in RESUME_KEYS}
     return load_run_config(resume / CONFIG_FILE, budgets), resume
 
 
-RESUME_KEYS = ("iterations", "max_cost", "max_total_tokens")
-"""Budgets a resumed run may raise; every other setting is the run's own."""
+RESUME_KEYS = ("iterations", "max_cost", "max_total_tokens", *EXECUTION_KEYS)
+"""Budgets a resumed run may raise, and where its scorings run; every other setting is the
+run's own."""
 
 
 def _run(config: RunConfig, run_dir: Path, resume: bool, progress: bool):  # noqa: ANN202

@@ -1,0 +1,44 @@
+"""Scoring tasks with faults, for worker-pool tests: they run inside the worker processes.
+
+A task is called with (canonical block string, ScoreSettings) like the real one. These read
+an instruction from the string itself, so a test can aim a fault at one candidate.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import zlib
+from pathlib import Path
+
+from nasagent.agent.workerpool import score_block_string
+from nasagent.evaluator.errors import NasAgentError
+from nasagent.evaluator.proxies import ScoreResult, ScoreSettings
+
+
+def faulty(arch: str, settings: ScoreSettings) -> ScoreResult:
+    """`exit:N` exits with code N; `sleep:PATH` writes PATH then sleeps; `raise:TEXT` raises
+    a NasAgentError (settings nothing can be scored with); otherwise scores."""
+    kind, _, detail = arch.partition(":")
+    if kind == "raise":
+        raise NasAgentError(detail)
+    if kind == "exit":
+        os._exit(int(detail))
+    if kind == "sleep":
+        Path(detail).write_text(str(os.getpid()), encoding="utf-8")
+        time.sleep(120)
+    return score_block_string(arch, settings)
+
+
+def crash_on_some(arch: str, settings: ScoreSettings) -> ScoreResult:
+    """Dies on about a third of the architectures (by a hash of the string), never the seed."""
+    if crashes(arch):
+        os._exit(7)
+    return score_block_string(arch, settings)
+
+
+def crashes(arch: str) -> bool:
+    """Whether `crash_on_some` dies on `arch`."""
+    from nasagent.agent.config import RunConfig
+
+    return arch != RunConfig().seed_arch and zlib.crc32(arch.encode()) % 3 == 0

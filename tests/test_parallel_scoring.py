@@ -1,0 +1,197 @@
+"""Scoring in worker processes: same events for any number of workers, crashes and timeouts
+cost one candidate, execution settings resolve per machine and device."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from scoring_faults import crash_on_some, crashes, faulty
+from typer.testing import CliRunner
+
+import nasagent.agent.cli.search_command  # noqa: F401  (registers the command on the app)
+from nasagent.agent.cli.app import app
+from nasagent.agent.config import ConfigError, RunConfig, load_config
+from nasagent.agent.execution import (
+    ExecutionPlan,
+    Scoring,
+    default_threads,
+    plan_local,
+    start_method_for,
+    worker_gpus,
+)
+from nasagent.agent.outcomes import Outcome
+from nasagent.agent.replay import compare_events
+from nasagent.agent.runlog import SUMMARY_FILE, read_events, read_json
+from nasagent.agent.search import run_search
+from nasagent.agent.workerpool import ScoringSetupError, WorkerPool
+from nasagent.evaluator.proxies import DeviceUnavailableError, ProxyStatus, ScoreSettings
+
+FAST = {"batch_size": 8, "population": 16, "max_params": 1e6, "max_layers": 18}
+SEED_ARCH = RunConfig().seed_arch
+SETTINGS = ScoreSettings(batch_size=4)
+
+
+def scripted(**changes: object) -> RunConfig:
+    values = {"llm": "scripted", "iterations": 10, "concurrency": 4, "reflect_every": 5,
+              "threads": 1, **FAST}
+    return RunConfig.model_validate({**values, **changes})
+
+
+def test_events_are_identical_for_0_1_2_and_4_workers(tmp_path: Path) -> None:
+    runs = {}
+    for workers in (0, 1, 2, 4):
+        run_search(scripted(workers=workers), tmp_path / f"w{workers}", progress=False)
+        runs[workers] = read_events(tmp_path / f"w{workers}")
+    assert any(e.outcome is Outcome.OK and e.phase == "search" for e in runs[0])
+    for workers in (1, 2, 4):
+        assert not compare_events(runs[0], runs[workers]), workers
+    execution = read_json(tmp_path / "w2" / SUMMARY_FILE)["execution"]
+    assert execution["workers"] == 2 and execution["threads"] == 1
+    assert execution["start_method"] in ("forkserver", "spawn")
+
+
+def test_resume_may_change_the_workers_and_writes_the_same_events(tmp_path: Path) -> None:
+    run_search(scripted(iterations=12), tmp_path / "whole", progress=False)
+    run_search(scripted(iterations=6, workers=2), tmp_path / "cut", progress=False)
+    result = CliRunner().invoke(app, [
+        "search", "--resume", str(tmp_path / "cut"), "--iterations", "12", "--workers", "1",
+        "--no-progress",
+    ])
+    assert result.exit_code == 0, result.output
+    assert not compare_events(read_events(tmp_path / "whole"), read_events(tmp_path / "cut"))
+    assert read_json(tmp_path / "cut" / SUMMARY_FILE)["execution"]["workers"] == 1
+    assert load_config(tmp_path / "cut" / "config.toml").workers == 1
+
+
+def test_a_worker_that_dies_fails_only_its_candidate(tmp_path: Path) -> None:
+    pool = WorkerPool(2, 1, task=faulty)
+    try:
+        futures = [pool.submit(arch, SETTINGS) for arch in (SEED_ARCH, "exit:3", SEED_ARCH)]
+        good, dead, other = (future.result(timeout=240) for future in futures)
+        assert good.status is ProxyStatus.OK and other.score == good.score
+        assert dead.status is ProxyStatus.CRASHED and dead.score is None
+        assert "exited with code 3" in dead.message and "new worker" in dead.message
+        assert pool.submit(SEED_ARCH, SETTINGS).result(timeout=240).score == good.score
+        assert pool.replaced == 1
+    finally:
+        pool.close()
+
+
+def test_a_killed_worker_is_replaced_and_the_pool_goes_on(tmp_path: Path) -> None:
+    pool = WorkerPool(1, 1, task=faulty)
+    started = tmp_path / "started"
+    try:
+        future = pool.submit(f"sleep:{started}", SETTINGS)
+        _wait_for(started)
+        os.kill(int(started.read_text(encoding="utf-8")), signal.SIGKILL)
+        killed = future.result(timeout=60)
+        assert killed.status is ProxyStatus.CRASHED and "SIGKILL" in killed.message
+        assert pool.submit(SEED_ARCH, SETTINGS).result(timeout=240).status is ProxyStatus.OK
+    finally:
+        pool.close()
+
+
+def test_score_timeout_kills_a_runaway_scoring(tmp_path: Path) -> None:
+    pool = WorkerPool(1, 1, task=faulty, timeout=1.0)
+    try:
+        assert pool.submit(SEED_ARCH, SETTINGS).result(timeout=240).status is ProxyStatus.OK
+        stuck = pool.submit(f"sleep:{tmp_path / 'started'}", SETTINGS).result(timeout=60)
+        assert stuck.status is ProxyStatus.TIMEOUT and "score_timeout=1 s" in stuck.message
+        assert stuck.seconds < 30
+        assert pool.submit(SEED_ARCH, SETTINGS).result(timeout=240).status is ProxyStatus.OK
+    finally:
+        pool.close()
+
+
+def test_settings_nothing_can_be_scored_with_stop_the_run_with_the_reason() -> None:
+    pool = WorkerPool(1, 1, task=faulty)
+    try:
+        with pytest.raises(ScoringSetupError, match="cannot run with these settings: no GPU"):
+            pool.submit("raise:no GPU", SETTINGS).result(timeout=240)
+    finally:
+        pool.close()
+
+
+def test_cuda_workers_without_a_gpu_are_a_one_line_cli_error(tmp_path: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: nothing to refuse")
+    result = CliRunner().invoke(app, [
+        "search", "--llm", "scripted", "--iterations", "2", "--device", "cuda",
+        "--workers", "2", "--out", str(tmp_path / "run"), "--no-progress",
+    ])
+    assert result.exit_code == 2 and "CUDA is not available" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_crashed_scorings_are_score_failed_and_the_run_finishes(tmp_path: Path) -> None:
+    config = scripted(workers=2, iterations=12)
+    plan = ExecutionPlan(executor="local", workers=2, threads=1, cores=2)
+    scoring = Scoring(plan, WorkerPool(2, 1, task=crash_on_some))
+    try:
+        result = run_search(config, tmp_path / "run", progress=False, scoring=scoring)
+    finally:
+        scoring.close()
+    assert result.finished
+    events = [e for e in read_events(tmp_path / "run") if e.status is not None]
+    assert [e.iteration for e in read_events(tmp_path / "run")][-1] == 12
+    crashed = [e for e in events if e.status == "crashed"]
+    assert crashed and all(crashes(e.arch or "") for e in crashed)
+    assert all(e.outcome is Outcome.SCORE_FAILED and "worker" in " ".join(e.notes)
+               for e in crashed)
+    assert all(e.outcome is Outcome.OK for e in events if not crashes(e.arch or ""))
+
+
+def _wait_for(path: Path, seconds: float = 240.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} never appeared")
+        time.sleep(0.05)
+
+
+# ---- settings -------------------------------------------------------------------------------
+
+
+def test_threads_default_to_cores_per_worker() -> None:
+    assert [default_threads(w, 8) for w in (0, 1, 2, 3, 8, 16)] == [8, 8, 4, 2, 1, 1]
+    plan = plan_local(RunConfig(workers=2, device="cpu"), cores=8)
+    assert (plan.workers, plan.threads, plan.gpus) == (2, 4, (None, None))
+    assert plan_local(RunConfig(workers=2, threads=3), cores=8, cuda_devices=0).threads == 3
+    import torch
+
+    assert plan_local(RunConfig(), cores=8).threads == torch.get_num_threads()  # torch's own
+
+
+def test_cuda_workers_get_their_own_gpu_and_are_spawned() -> None:
+    assert worker_gpus("cuda", 3, 2) == (0, 1, 0)
+    assert worker_gpus("auto", 2, 1) == (0, 0)
+    assert worker_gpus("auto", 2, 0) == (None, None)
+    assert worker_gpus("cpu", 2, 4) == (None, None)
+    assert start_method_for((0, 1)) == "spawn"
+    assert start_method_for((None,)) in ("forkserver", "spawn")
+    plan = plan_local(RunConfig(workers=4, device="cuda"), cores=16, cuda_devices=2)
+    assert plan.gpus == (0, 1, 0, 1) and plan.start_method == "spawn" and plan.threads == 4
+    with pytest.raises(DeviceUnavailableError, match="CUDA is not available"):
+        plan_local(RunConfig(workers=2, device="cuda"), cores=2, cuda_devices=0)
+
+
+def test_score_timeout_needs_workers() -> None:
+    with pytest.raises(ConfigError, match="score_timeout needs scoring in worker processes"):
+        load_config(None, {"score_timeout": 5.0})
+    assert load_config(None, {"score_timeout": 5.0, "workers": 1}).score_timeout == 5.0
+
+
+def test_score_timeout_without_workers_is_a_one_line_cli_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, [
+        "search", "--llm", "scripted", "--iterations", "2", "--score-timeout", "3",
+        "--out", str(tmp_path / "run"), "--no-progress",
+    ])
+    assert result.exit_code == 2
+    assert "score_timeout needs scoring in worker processes" in result.output
+    assert "Traceback" not in result.output
