@@ -1,7 +1,8 @@
 """`nasagent prompt` and `nasagent check-response`: see and test what the model reads and writes.
 
-Defaults are the Zen-NAS CIFAR GradNorm setting: zennas-cifar, at most 1e6 parameters and 18
-layers, 100 classes, 32x32 inputs. A budget of 0 means "no budget".
+Resolution, classes and budgets default to the search space's, as in `search` (zennas-cifar:
+at most 1e6 parameters and 18 layers, 100 classes, 32x32 inputs). A budget of 0 or none means
+"no budget". An invalid architecture or parent is refused with exit code 1.
 """
 
 from __future__ import annotations
@@ -14,35 +15,37 @@ from typing import Annotated
 import typer
 
 from nasagent.agent.cli.app import app
-from nasagent.agent.cli.inputs import constraints_from_flags
+from nasagent.agent.cli.inputs import (
+    MaxFlopsOption,
+    MaxLayersOption,
+    MaxParamsOption,
+    NumClassesOption,
+    ResolutionOption,
+    SearchSpaceOption,
+    constraints_from_flags,
+    fail,
+    require_valid,
+)
 from nasagent.agent.outcomes import Outcome
 from nasagent.agent.prompting import Chat, PromptSettings, mutation_messages
 from nasagent.agent.response import MAX_REPLY_CHARS, Verdict, judge_reply
 from nasagent.evaluator.errors import NasAgentError
 from nasagent.prompts import LATEST_PROMPT_VERSION, PROMPT_VERSIONS
 
-SearchSpaceOption = Annotated[str, typer.Option(help="Search space name.")]
-MaxParamsOption = Annotated[float, typer.Option(help="Parameter budget (0: none).")]
-MaxFlopsOption = Annotated[float, typer.Option(help="FLOPs-per-image budget (0: none).")]
-MaxLayersOption = Annotated[
-    int, typer.Option(help="Layer budget, the sum of sub_layers (0: none).")
-]
-NumClassesOption = Annotated[int, typer.Option(help="Classifier outputs.")]
-ResolutionOption = Annotated[int, typer.Option(help="Input resolution in pixels.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 @app.command("prompt")
 def prompt_command(
     arch: Annotated[str, typer.Argument(help="The parent block string.")],
-    search_space: SearchSpaceOption = "zennas-cifar",
+    search_space: SearchSpaceOption = None,
     proxy: Annotated[str, typer.Option(help="Zero-cost proxy name.")] = "gradnorm",
     score: Annotated[float | None, typer.Option(help="The parent's score.")] = None,
-    max_params: MaxParamsOption = 1e6,
-    max_flops: MaxFlopsOption = 0,
-    max_layers: MaxLayersOption = 18,
-    num_classes: NumClassesOption = 100,
-    resolution: ResolutionOption = 32,
+    max_params: MaxParamsOption = None,
+    max_flops: MaxFlopsOption = None,
+    max_layers: MaxLayersOption = None,
+    num_classes: NumClassesOption = None,
+    resolution: ResolutionOption = None,
     include_proxy_source: Annotated[
         bool, typer.Option(help="Show the proxy's source code to the model.")
     ] = False,
@@ -58,6 +61,7 @@ def prompt_command(
         max_layers=max_layers, num_classes=num_classes, resolution=resolution,
         structure=structure,
     )
+    require_valid(arch, constraints, "the parent ARCH")
     if prompt_version not in PROMPT_VERSIONS:
         valid = ", ".join(map(str, PROMPT_VERSIONS))
         raise typer.BadParameter(f"prompt version {prompt_version} is not shipped; valid: {valid}")
@@ -66,9 +70,12 @@ def prompt_command(
         version=prompt_version,
     )
     try:
+        settings = PromptSettings(
+            constraints=constraints, proxy=proxy, include_proxy_source=include_proxy_source
+        )
         messages = mutation_messages(arch, score, settings)
-    except NasAgentError as error:
-        raise typer.BadParameter(str(error)) from None
+    except (NasAgentError, ValueError) as error:
+        fail(str(error))
     typer.echo(json.dumps(messages, indent=2, ensure_ascii=False) if as_json else _show(messages))
 
 
@@ -80,12 +87,12 @@ def _show(messages: Chat) -> str:
 def check_response_command(
     file: Annotated[str, typer.Argument(help="A file holding one raw reply, or - for stdin.")],
     parent: Annotated[str, typer.Option(help="The parent block string the reply mutates.")],
-    search_space: SearchSpaceOption = "zennas-cifar",
-    max_params: MaxParamsOption = 1e6,
-    max_flops: MaxFlopsOption = 0,
-    max_layers: MaxLayersOption = 18,
-    num_classes: NumClassesOption = 100,
-    resolution: ResolutionOption = 32,
+    search_space: SearchSpaceOption = None,
+    max_params: MaxParamsOption = None,
+    max_flops: MaxFlopsOption = None,
+    max_layers: MaxLayersOption = None,
+    num_classes: NumClassesOption = None,
+    resolution: ResolutionOption = None,
     finish_reason: Annotated[
         str, typer.Option(help="The API's finish_reason (length = cut off).")
     ] = "stop",
@@ -100,6 +107,7 @@ def check_response_command(
         search_space=search_space, max_params=max_params, max_flops=max_flops,
         max_layers=max_layers, num_classes=num_classes, resolution=resolution,
     )
+    require_valid(parent, constraints, "--parent")
     verdict = judge_reply(_read_reply(file), finish_reason, parent=parent, constraints=constraints)
     if as_json:
         typer.echo(json.dumps(verdict_summary(verdict), indent=2, ensure_ascii=False))

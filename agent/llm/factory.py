@@ -86,7 +86,17 @@ def make_backend(spec: str, options: BackendOptions | None = None) -> LLMBackend
         LLMConfigError: a malformed spec or a backend that cannot be configured (for example a
             missing API key).
     """
-    options = options or BackendOptions()
+    builder, argument = check_backend_spec(spec)
+    return builder(argument, options or BackendOptions())
+
+
+def check_backend_spec(spec: str) -> tuple[Builder, str]:
+    """The builder and argument of `spec`, checked without building anything.
+
+    Raises:
+        UnknownNameError: an unknown prefix (the message lists the valid ones).
+        LLMConfigError: an argument missing where one is needed, or given where none is.
+    """
     prefix, _, argument = spec.strip().partition(":")
     if prefix not in BACKENDS:
         raise UnknownNameError("LLM backend", prefix, BACKENDS)
@@ -95,4 +105,4 @@ def make_backend(spec: str, options: BackendOptions | None = None) -> LLMBackend
         raise LLMConfigError(f"LLM backend spec {spec!r} needs {wants}")
     if wants is None and argument:
         raise LLMConfigError(f"LLM backend {prefix!r} takes no argument; got {spec!r}")
-    return builder(argument.strip(), options)
+    return builder, argument.strip()
