@@ -264,7 +264,8 @@ def resolve_plan(
                                                         else {})
     stored_path = out / COMPARE_FILE
     if not stored_path.exists():
-        config = config_from_dict({**file_values, **given}, source=str(config_path or "flags"))
+        config = config_from_dict({**file_values, **given}, source=str(config_path or "flags"),
+                                  flag_keys=frozenset(given))
         arms = (tuple(defined) or DEFAULT_ARMS) if arms is None else arms
         seeds = range(DEFAULT_SEED_COUNT) if seeds is None else seeds
         return make_plan(config, arms, seeds, defined=defined,
@@ -274,7 +275,7 @@ def resolve_plan(
         return stored
     values = {**stored.config.model_dump(), **file_values, **given}
     requested = make_plan(
-        config_from_dict(values, source="flags"),
+        config_from_dict(values, source="flags", flag_keys=frozenset(given)),
         stored.arms if arms is None else arms,
         stored.seeds if seeds is None else seeds,
         defined={**stored.arm_settings, **defined}, baseline=baseline or stored.baseline,

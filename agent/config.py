@@ -56,8 +56,8 @@ class ParentSelection(StrEnum):
 
 RZNAS_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)
 
-BUDGET_KEYS = ("max_params", "max_flops", "max_layers")
-SPACE_DEFAULT_KEYS = ("seed_arch", "resolution", "num_classes", *BUDGET_KEYS)
+ARCH_BUDGET_KEYS = ("max_params", "max_flops", "max_layers")
+SPACE_DEFAULT_KEYS = ("seed_arch", "resolution", "num_classes", *ARCH_BUDGET_KEYS)
 """The keys a search space fills in when they are not given (SpaceDefaults' fields)."""
 NO_BUDGET = "none"
 """How config.toml writes a budget that is off (TOML has no null); 0 means the same."""
@@ -329,7 +329,7 @@ def toml_values(config: RunConfig, *, exclude: frozenset[str] = frozenset()) -> 
     reading it back does not take the search space's default); other None values are left out.
     """
     data = config.model_dump(mode="json", exclude=set(exclude))
-    for key in BUDGET_KEYS:
+    for key in ARCH_BUDGET_KEYS:
         if key in data and data[key] is None:
             data[key] = NO_BUDGET
     return drop_none(data)

@@ -12,7 +12,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 
-from nasagent.agent.config import BUDGET_KEYS, NO_BUDGET, parse_budget, space_defaults
+from nasagent.agent.config import ARCH_BUDGET_KEYS, NO_BUDGET, parse_budget, space_defaults
 from nasagent.evaluator.search_space import SEARCH_SPACES, SpaceDefaults
 from nasagent.evaluator.validation import Constraints, Report, check_string
 
@@ -108,7 +108,7 @@ def constraints_from_flags(**flags: object) -> Constraints:
         fail(f"--search-space: unknown search space {space!r}; valid: {', '.join(SEARCH_SPACES)}")
     keys = set(SpaceDefaults.__dataclass_fields__) & set(Constraints.model_fields)
     values = {k: v for k, v in space_defaults(given).items() if k in keys or k in given}
-    for key in BUDGET_KEYS:
+    for key in ARCH_BUDGET_KEYS:
         values[key] = _budget_flag(key, values.get(key))
     try:
         return Constraints.model_validate(values)
@@ -134,7 +134,7 @@ def require_valid(text: str, constraints: Constraints, what: str) -> Report:
     Exits:
         EXIT_INVALID with one `error:` line when `text` does not decode or breaks a rule.
     """
-    unbudgeted = constraints.model_copy(update=dict.fromkeys(BUDGET_KEYS))
+    unbudgeted = constraints.model_copy(update=dict.fromkeys(ARCH_BUDGET_KEYS))
     report = check_string(text, unbudgeted)
     if not report.valid:
         fail(f"{what} is not a valid architecture: {'; '.join(report.error_lines())}",
