@@ -65,13 +65,10 @@ def prompt_command(
     if prompt_version not in PROMPT_VERSIONS:
         valid = ", ".join(map(str, PROMPT_VERSIONS))
         raise typer.BadParameter(f"prompt version {prompt_version} is not shipped; valid: {valid}")
-    settings = PromptSettings(
-        constraints=constraints, proxy=proxy, include_proxy_source=include_proxy_source,
-        version=prompt_version,
-    )
     try:
         settings = PromptSettings(
-            constraints=constraints, proxy=proxy, include_proxy_source=include_proxy_source
+            constraints=constraints, proxy=proxy, include_proxy_source=include_proxy_source,
+            version=prompt_version,
         )
         messages = mutation_messages(arch, score, settings)
     except (NasAgentError, ValueError) as error:
