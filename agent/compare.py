@@ -38,10 +38,12 @@ from nasagent.agent.config import (
     config_from_dict,
     drop_none,
     read_toml,
+    toml_values,
     with_recorded_prompt_version,
 )
 from nasagent.agent.mutators import MUTATORS
 from nasagent.agent.parallel_runs import run_at_once, shared_scoring
+from nasagent.agent.preflight import check_run_folder, check_run_inputs, holds_single_run
 from nasagent.agent.report import BASELINE_ARM, COMPARE_FILE, ReportResult, build_report
 from nasagent.agent.runlog import CONFIG_FILE, SUMMARY_FILE, read_json
 from nasagent.evaluator.errors import NasAgentError, UnknownNameError
@@ -217,7 +219,7 @@ def split_compare_keys(
 
 def dump_plan(plan: ComparePlan) -> str:
     """compare.toml's text: arms and seeds, then the shared configuration as [config]."""
-    config = drop_none(plan.config.model_dump(mode="json", exclude=set(PER_RUN_KEYS)))
+    config = toml_values(plan.config, exclude=frozenset(PER_RUN_KEYS))
     return tomli_w.dumps({
         "arms": list(plan.arms), "baseline": plan.baseline, "seeds": list(plan.seeds),
         "config": config, "arm_settings": drop_none(plan.arm_settings),
@@ -271,7 +273,8 @@ def resolve_plan(
                                                         else {})
     stored_path = out / COMPARE_FILE
     if not stored_path.exists():
-        config = config_from_dict({**file_values, **given}, source=str(config_path or "flags"))
+        config = config_from_dict({**file_values, **given}, source=str(config_path or "flags"),
+                                  flag_keys=frozenset(given))
         arms = (tuple(defined) or DEFAULT_ARMS) if arms is None else arms
         seeds = range(DEFAULT_SEED_COUNT) if seeds is None else seeds
         return make_plan(config, arms, seeds, defined=defined,
@@ -281,7 +284,7 @@ def resolve_plan(
         return stored
     values = {**stored.config.model_dump(), **file_values, **given}
     requested = make_plan(
-        config_from_dict(values, source="flags"),
+        config_from_dict(values, source="flags", flag_keys=frozenset(given)),
         stored.arms if arms is None else arms,
         stored.seeds if seeds is None else seeds,
         defined={**stored.arm_settings, **defined}, baseline=baseline or stored.baseline,
@@ -332,7 +335,8 @@ class RunOutcome(Protocol):
 
 
 RunFunction = Callable[..., RunOutcome]
-"""Called as run(config, run_dir, resume=bool, progress=bool), like agent.search.run_search."""
+"""Called as run(config, run_dir, resume=bool, progress=bool, label=str), like
+agent.search.run_search; `label` names the arm and seed on the progress bar."""
 
 
 class RunState(StrEnum):
@@ -393,6 +397,9 @@ def run_compare(
         progress: show each run's progress bar (with `jobs` > 1: a line as each run ends).
         jobs: runs at once; they share one scoring executor (agent.parallel_runs).
     """
+    check_compare_folder(out)
+    if not (out / COMPARE_FILE).exists():
+        check_plan_inputs(plan)
     out.mkdir(parents=True, exist_ok=True)
     write_plan(plan, out / COMPARE_FILE)  # the stored plan, budgets as raised by a re-run
     result = CompareResult(out)
@@ -407,6 +414,31 @@ def run_compare(
     return result
 
 
+def check_compare_folder(out: Path) -> None:
+    """Refuse an --out that is a file or one run's folder (a comparison holds arm folders).
+
+    Raises:
+        ConfigError: `out` is a file.
+        CompareError: `out` holds a single run.
+    """
+    check_run_folder(out, "--out")
+    if holds_single_run(out) and not (out / COMPARE_FILE).exists():
+        raise CompareError(
+            f"--out {out} holds a single run, not a comparison; resume it with `nasagent search "
+            f"--resume {out}`, or choose another --out"
+        )
+
+
+def check_plan_inputs(plan: ComparePlan) -> None:
+    """Check every arm's configuration (names, seed architecture, budgets) before writing.
+
+    Raises:
+        NasAgentError: the first refusal (see agent.preflight.check_run_inputs).
+    """
+    for arm in plan.arms:
+        check_run_inputs(plan.run_config(arm, plan.seeds[0]))
+
+
 def _run_one(
     plan: ComparePlan, arm: str, seed: int, out: Path, run: RunFunction, progress: bool,
     announce: bool = False,
@@ -417,7 +449,8 @@ def _run_one(
         logger.info("%s: finished earlier, skipped", run_dir)
         return RunRecord(arm, seed, run_dir, state, finished=True)
     logger.info("%s: %s", run_dir, "resuming" if state is RunState.PARTIAL else "starting")
-    outcome = run(config, run_dir, resume=state is RunState.PARTIAL, progress=progress)
+    outcome = run(config, run_dir, resume=state is RunState.PARTIAL, progress=progress,
+                  label=f"{arm} seed {seed}")
     if not outcome.finished:
         logger.warning("%s stopped: %s", run_dir, outcome.stopped_reason)
     if announce:

@@ -3,10 +3,16 @@
 The TOML keys mirror the `nasagent search` flags (`--max-params` is `max_params`). The
 resolved configuration is written into every run directory as `config.toml`; it never holds
 secrets (API keys come from the environment only).
+
+A search space brings its task's defaults (seed architecture, resolution, classes, budgets;
+`SpaceDefaults` in evaluator.search_space): a key that is not given takes its space's value.
+A budget of 0 or "none" means no budget, in TOML, in flags and in every command.
 """
 
 from __future__ import annotations
 
+import difflib
+import math
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,7 +39,12 @@ from nasagent.evaluator import CIFAR_SEED
 from nasagent.evaluator.errors import NasAgentError
 from nasagent.evaluator.proxies import PROXIES
 from nasagent.evaluator.registry import Registry
-from nasagent.evaluator.search_space import SEARCH_SPACES
+from nasagent.evaluator.search_space import (
+    DEFAULT_SEARCH_SPACE,
+    SEARCH_SPACES,
+    SpaceDefaults,
+    get_search_space,
+)
 from nasagent.prompts import LATEST_PROMPT_VERSION, PROMPT_VERSIONS, UNVERSIONED_PROMPT_VERSION
 
 
@@ -59,9 +70,60 @@ EXECUTION_KEYS = ("executor", "workers", "threads", "score_timeout", "ray_addres
 """Where and how scorings run. They never change a score, so a resumed run or a re-run
 compare may set them anew; everything else is fixed when a run starts."""
 
+ARCH_BUDGET_KEYS = ("max_params", "max_flops", "max_layers")
+SPACE_DEFAULT_KEYS = ("seed_arch", "resolution", "num_classes", *ARCH_BUDGET_KEYS)
+"""The keys a search space fills in when they are not given (SpaceDefaults' fields)."""
+NO_BUDGET = "none"
+"""How config.toml writes a budget that is off (TOML has no null); 0 means the same."""
+
+
+def parse_budget(value: object, *, integer: bool = False) -> float | int | None:
+    """A budget from TOML, a flag or Python: 0, "none" or None is no budget.
+
+    Raises:
+        ValueError: a negative, NaN, infinite, non-numeric (or, for `integer`, fractional) value.
+    """
+    if value is None or (isinstance(value, str) and value.strip().lower() == NO_BUDGET):
+        return None
+    number = _number(value)
+    if number is None or not math.isfinite(number) or number < 0:
+        raise ValueError(
+            f"must be a positive number, or 0 or {NO_BUDGET!r} for no budget (got {value!r})"
+        )
+    if integer and not number.is_integer():
+        raise ValueError(f"must be a whole number of layers (got {value!r})")
+    if number == 0:
+        return None
+    return int(number) if integer else number
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def space_defaults(values: dict[str, Any]) -> dict[str, Any]:
+    """`values` with every key of SPACE_DEFAULT_KEYS it lacks taken from its search space.
+
+    An unknown search space is left for the caller's validation to report.
+    """
+    name = values.get("search_space", DEFAULT_SEARCH_SPACE)
+    if not isinstance(name, str) or name not in SEARCH_SPACES:
+        return values
+    defaults: SpaceDefaults = get_search_space(name).defaults
+    return {**{key: getattr(defaults, key) for key in SPACE_DEFAULT_KEYS}, **values}
+
 
 class RunConfig(BaseModel):
-    """Everything that defines a search run. Defaults: the Zen-NAS CIFAR GradNorm setting."""
+    """Everything that defines a search run. Defaults: the Zen-NAS CIFAR GradNorm setting.
+
+    `seed_arch`, `resolution`, `num_classes` and the budgets default to the search space's
+    own (`zennas-imagenet`: the IDW seed, 224, 1000 classes, 400M FLOPs, 14 layers).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -148,6 +210,28 @@ class RunConfig(BaseModel):
             raise ValueError(str(error)) from None
         return spec
 
+    @model_validator(mode="before")
+    @classmethod
+    def _search_space_defaults(cls, values: Any) -> Any:
+        return space_defaults(values) if isinstance(values, dict) else values
+
+    @field_validator("search_space")
+    @classmethod
+    def _known_search_space(cls, name: str) -> str:
+        if name not in SEARCH_SPACES:  # pydantic reports ValueErrors only, not KeyErrors
+            raise ValueError(f"unknown search space {name!r}; valid: {', '.join(SEARCH_SPACES)}")
+        return name
+
+    @field_validator("max_params", "max_flops", mode="before")
+    @classmethod
+    def _budget(cls, value: Any) -> Any:
+        return parse_budget(value)
+
+    @field_validator("max_layers", mode="before")
+    @classmethod
+    def _layer_budget(cls, value: Any) -> Any:
+        return parse_budget(value, integer=True)
+
     @field_validator("temperature", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
@@ -221,13 +305,16 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> R
     """Load a TOML file (or the defaults) and apply flag overrides (None values are ignored).
 
     Raises:
-        ConfigError: the file is missing or not TOML, or a key is unknown or has a bad value.
+        ConfigError: the file is missing, a folder or not TOML, or a key is unknown or has a
+            bad value (a key from the flags is named as its flag, `--max-params`).
     """
     values: dict[str, Any] = read_toml(path) if path else {}
     for key in COMPARE_ONLY_KEYS:  # one file can configure a search and a compare
         values.pop(key, None)
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return config_from_dict(values, source=str(path) if path else "flags")
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    values.update(flags)
+    source = f"{path} and flags" if path and flags else str(path) if path else "flags"
+    return config_from_dict(values, source=source, flag_keys=frozenset(flags))
 
 
 def load_run_config(path: Path, overrides: dict[str, Any] | None = None) -> RunConfig:
@@ -254,20 +341,29 @@ def with_recorded_prompt_version(values: Any) -> Any:
     return {"prompt_version": UNVERSIONED_PROMPT_VERSION, **values}
 
 
-def config_from_dict(values: dict[str, Any], *, source: str = "config") -> RunConfig:
-    """Validate a plain dict into a RunConfig, turning pydantic errors into one ConfigError."""
+def config_from_dict(
+    values: dict[str, Any], *, source: str = "config", flag_keys: frozenset[str] = frozenset()
+) -> RunConfig:
+    """Validate a plain dict into a RunConfig, turning pydantic errors into one ConfigError.
+
+    A key that is missing takes its default (its search space's, for SPACE_DEFAULT_KEYS); a
+    key given as None is off (no budget, no model override).
+    """
     try:
         return RunConfig.model_validate(values)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {_message(err)}"
-            for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err, flag_keys) for err in exc.errors())
         raise ConfigError(f"invalid configuration in {source}: {problems}") from None
 
 
-def _message(error: Any) -> str:
-    return str(error["msg"]).removeprefix("Value error, ")
+def _problem(error: Any, flag_keys: frozenset[str]) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "config"
+    name = "--" + key.replace("_", "-") if key in flag_keys else key
+    if error["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(key, list(RunConfig.model_fields), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"unknown key {key!r}{hint}"
+    return f"{name}: {str(error['msg']).removeprefix('Value error, ')}"
 
 
 @contextmanager
@@ -281,17 +377,32 @@ def _as_value_error() -> Iterator[None]:
 
 def read_toml(path: Path) -> dict[str, Any]:
     """A TOML file as a dict, or a ConfigError that names the file."""
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a folder; give a TOML file")
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
 
 
+def toml_values(config: RunConfig, *, exclude: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The configuration as TOML-ready values: a budget that is off is written as "none" (so
+    reading it back does not take the search space's default); other None values are left out.
+    """
+    data = config.model_dump(mode="json", exclude=set(exclude))
+    for key in ARCH_BUDGET_KEYS:
+        if key in data and data[key] is None:
+            data[key] = NO_BUDGET
+    return drop_none(data)
+
+
 def dump_config(config: RunConfig) -> str:
-    """The resolved configuration as TOML (keys whose value is None are left out)."""
-    return tomli_w.dumps(drop_none(config.model_dump(mode="json")))
+    """The resolved configuration as TOML (see `toml_values`)."""
+    return tomli_w.dumps(toml_values(config))
 
 
 def drop_none(data: dict[str, Any]) -> dict[str, Any]:

@@ -13,20 +13,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import shlex
+import signal
 import threading
 import time
 from collections import deque
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nasagent.agent.budget import BudgetGuard
 from nasagent.agent.config import ConfigError, RunConfig, write_config
 from nasagent.agent.execution import Scoring, start_scoring
 from nasagent.agent.labels import llm_record
 from nasagent.agent.llm.base import LLMBackend
+from nasagent.agent.llm.factory import make_backend
 from nasagent.agent.mutators import MUTATORS
 from nasagent.agent.outcomes import HistoryEntry, Outcome, ScoredArch
 from nasagent.agent.population import Member, Population
+from nasagent.agent.preflight import check_resume, check_run_folder, check_run_inputs
 from nasagent.agent.pricing import Spend
 from nasagent.agent.progress import Progress
 from nasagent.agent.proposers import (
@@ -53,10 +59,10 @@ from nasagent.agent.runlog import (
     write_json,
 )
 from nasagent.agent.scoring import Scorer
-from nasagent.agent.session import llm_spec, open_backend
+from nasagent.agent.session import backend_options, llm_spec, open_backend
 from nasagent.evaluator import Architecture, canonicalize, parse
 from nasagent.evaluator.cost import count_cost
-from nasagent.evaluator.errors import BlockStringError
+from nasagent.evaluator.errors import NasAgentError
 from nasagent.evaluator.proxies import ProxyStatus, ScoreResult, ScoreSettings, get_proxy
 from nasagent.evaluator.validation import check
 
@@ -98,6 +104,24 @@ class StopSignal:
         return self._reason
 
 
+class RunInterrupted(NasAgentError):
+    """Ctrl-C (SIGINT) or SIGTERM stopped a run; its folder resumes where it stopped."""
+
+    def __init__(self, run_dir: Path, signal_name: str) -> None:
+        self.run_dir = run_dir
+        self.signal_name = signal_name
+        super().__init__(f"{signal_name} stopped the run in {run_dir}")
+
+    @property
+    def resume_command(self) -> str:
+        return resume_command(self.run_dir)
+
+
+def resume_command(run_dir: Path) -> str:
+    """The exact command that continues the run in `run_dir`."""
+    return f"nasagent search --resume {shlex.quote(str(run_dir))}"
+
+
 @dataclass(frozen=True)
 class Evaluated:
     """A finished proposal, waiting for its turn to be applied."""
@@ -134,11 +158,15 @@ class SearchState:
     last_iteration: int = 0
     consecutive_failures: int = 0
     spent: Spend = Spend()
+    valid_proposals: int = 0
+    tokens: int = 0
 
     def apply(self, event: Event) -> None:
         """Fold one event into the state (the same code for live and resumed runs)."""
+        self.tokens += event.tokens
         if event.phase == "search":
             self.last_iteration = event.iteration
+            self.valid_proposals += event.outcome is Outcome.OK
             self.history.append(_history_entry(event))
             failed = event.outcome is Outcome.LLM_ERROR
             self.consecutive_failures = self.consecutive_failures + 1 if failed else 0
@@ -226,6 +254,10 @@ class Search:
             reason = self._budget_reason()
         except SearchStopped as stop:
             reason = str(stop)
+        except asyncio.CancelledError:  # Ctrl-C or SIGTERM: the log is whole up to here
+            self._write_summary(False, "interrupted; resume with: "
+                                + resume_command(self.run_dir), time.monotonic() - started)
+            raise
         finally:
             await self._cancel_in_flight()
             self.scorer.close()
@@ -552,11 +584,16 @@ def _rate(events: list[Event], outcome: Outcome) -> float | None:
 
 
 def prepare_run_dir(config: RunConfig, run_dir: Path, *, resume: bool) -> None:
-    """Create a fresh run directory, or check that a resumable one is there."""
+    """Create a fresh run directory, or check that a resumable one is there.
+
+    Raises:
+        ConfigError: `run_dir` is a file, already holds a run (fresh start), or is not a run
+            or has run more iterations than `config.iterations` (resume).
+    """
+    check_run_folder(run_dir, "--resume" if resume else "--out")
     has_log = (run_dir / EVENTS_FILE).exists()
     if resume:
-        if not (run_dir / CONFIG_FILE).exists():
-            raise ConfigError(f"{run_dir} is not a run directory (no {CONFIG_FILE}); cannot resume")
+        check_resume(config, run_dir)
         repair_torn_tail(run_dir / EVENTS_FILE)  # llm_calls.jsonl: its recorder repairs it
         write_config(config, run_dir / CONFIG_FILE)  # --iterations / --max-cost may have grown
         return
@@ -575,25 +612,46 @@ async def run_search_async(
     reference: ReferenceScores | None = None,
     stop: StopSignal | None = None,
     scoring: Scoring | None = None,
+    label: str = "search",
 ) -> RunResult:
     """Run (or resume) a search in `run_dir`; see `run_search`."""
-    _check_seed(config)
+    check_run_inputs(config)
     BudgetGuard.of(config)  # a budget it cannot check is an error before anything is written
-    prepare_run_dir(config, run_dir, resume=resume)
+    live = backend or _live_backend(config)  # before any file is written: a missing key stops here
+    try:
+        prepare_run_dir(config, run_dir, resume=resume)
+    except BaseException:
+        if live is not None:
+            await live.aclose()
+        raise
+    shown = Progress(enabled=progress, label=label)
+    shown.announce(_start_line(run_dir, resume, config))
     if resume and _already_finished(run_dir, config):
         return RunResult(run_dir, True, None, _best_event(run_dir))
-    async with open_backend(config, run_dir, backend=backend) as llm:
+    async with open_backend(config, run_dir, backend=live) as llm:
         proposer = make_proposer(config, llm)
         reflector = Reflector(config, llm, prompt_settings_for(config)) if (
             llm is not None and config.reflection and MUTATORS.get(config.mutator).reflects
         ) else None
         search = Search(
-            config, run_dir, proposer, reflector,
-            progress=Progress(enabled=progress), known_scores=known_scores, stop=stop,
-            scoring=scoring,
+            config, run_dir, proposer, reflector, progress=shown, known_scores=known_scores,
+            stop=stop, scoring=scoring,
             reference=reference or (reference_for(config) if llm is not None else None),
         )
         return await search.run()
+
+
+def _live_backend(config: RunConfig) -> LLMBackend | None:
+    if not MUTATORS.get(config.mutator).needs_llm:
+        return None
+    return make_backend(llm_spec(config), backend_options(config))
+
+
+def _start_line(run_dir: Path, resume: bool, config: RunConfig) -> str:
+    if not resume:
+        return f"run folder: {run_dir} (new, {config.iterations} iterations)"
+    done = max((e.iteration for e in read_events(run_dir) if e.phase == "search"), default=0)
+    return f"run folder: {run_dir} (resuming after iteration {done} of {config.iterations})"
 
 
 def run_search(
@@ -602,6 +660,7 @@ def run_search(
     reference: ReferenceScores | None = None,
     stop: StopSignal | None = None,
     scoring: Scoring | None = None,
+    label: str = "search",
 ) -> RunResult:
     """Run a search in `run_dir`, or continue one (`resume=True`) exactly where it stopped.
 
@@ -618,11 +677,23 @@ def run_search(
             signal's reason as stopped_reason); the run directory stays resumable.
         scoring: a started executor to score on instead of starting one from `config`'s
             execution settings (compare shares one between the runs it runs at once).
+        label: what the progress bar and its lines call this run (compare: arm and seed).
+
+    Raises:
+        RunInterrupted: Ctrl-C or SIGTERM stopped the run; the folder is resumable as it is.
+        NasAgentError: the inputs were refused before anything was written.
     """
-    return asyncio.run(run_search_async(
+    work = run_search_async(
         config, run_dir, resume=resume, progress=progress, backend=backend,
         known_scores=known_scores, reference=reference, stop=stop, scoring=scoring,
-    ))
+        label=label,
+    )
+
+
+    try:
+        return asyncio.run(_stop_on_sigterm(work, run_dir))
+    except KeyboardInterrupt:
+        raise RunInterrupted(run_dir, "SIGINT") from None
 
 
 def reference_for(config: RunConfig) -> ReferenceScores | None:
@@ -630,15 +701,28 @@ def reference_for(config: RunConfig) -> ReferenceScores | None:
     return load_reference(llm_spec(config), config.score_rtol)
 
 
-def _check_seed(config: RunConfig) -> None:
+async def _stop_on_sigterm(work: Coroutine[Any, Any, RunResult], run_dir: Path) -> RunResult:
+    """Await `work`, cancelling it on SIGTERM as asyncio.run does on Ctrl-C."""
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+    received: list[int] = []
+
+    def on_sigterm() -> None:
+        received.append(signal.SIGTERM)
+        if task is not None:
+            task.cancel()
+
     try:
-        report = check(parse(config.seed_arch), constraints_for(config).model_copy(
-            update={"max_params": None, "max_flops": None, "max_layers": None}
-        ))
-    except BlockStringError as exc:
-        raise ConfigError(f"seed_arch is not a valid block string: {exc}") from None
-    if not report.valid:
-        raise ConfigError("seed_arch is invalid: " + "; ".join(report.error_lines()))
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    except (NotImplementedError, RuntimeError, ValueError):  # no signals here (thread, Windows)
+        return await work
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if received:
+            raise RunInterrupted(run_dir, "SIGTERM") from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
 
 
 def _already_finished(run_dir: Path, config: RunConfig) -> bool:

@@ -6,6 +6,7 @@ builder, the random mutation operator and the LLM prompt, so none of them can di
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -134,18 +135,61 @@ def get_op(name: str) -> OpSpec:
         raise UnknownNameError("op", name, OPS) from None
 
 
+CIFAR_SEED = (
+    "SuperConvK3BNRELU(3,8,1,1)SuperResK3K3(8,16,1,8,1)SuperResK3K3(16,32,2,16,1)"
+    "SuperResK3K3(32,64,2,32,1)SuperResK3K3(64,64,2,32,1)SuperConvK1BNRELU(64,128,1,1)"
+)
+"""The search seed of every Zen-NAS CIFAR script (zennas-semantics section 11)."""
+
+IMAGENET_SEED = (
+    "SuperConvK3BNRELU(3,8,2,1)SuperResIDWE6K3(8,32,2,8,1)SuperResIDWE6K3(32,48,2,32,1)"
+    "SuperResIDWE6K3(48,96,2,48,1)SuperResIDWE6K3(96,128,2,96,1)SuperConvK1BNRELU(128,2048,1,1)"
+)
+"""The seed of the Zen-NAS ImageNet FLOPs-budget scripts (IDW space)."""
+
+
+@dataclass(frozen=True)
+class SpaceDefaults:
+    """The task a search space is searched for unless a flag says otherwise: its Zen-NAS
+    script's seed architecture, input resolution, classes and budgets (None: no budget)."""
+
+    seed_arch: str
+    resolution: int
+    num_classes: int
+    max_params: float | None
+    max_flops: float | None
+    max_layers: int | None
+    example_file: str
+    """The fixtures/ file of example architectures in this space (for error messages)."""
+
+
+CIFAR_DEFAULTS = SpaceDefaults(
+    seed_arch=CIFAR_SEED, resolution=32, num_classes=100, max_params=1e6, max_flops=None,
+    max_layers=18, example_file="fixtures/architectures/zennas-reference.txt",
+)
+"""Zen_NAS_cifar_params1M.sh: the CIFAR-100 seed at 32x32 under 1M parameters, 18 layers."""
+
+IMAGENET_DEFAULTS = SpaceDefaults(
+    seed_arch=IMAGENET_SEED, resolution=224, num_classes=1000, max_params=None,
+    max_flops=400e6, max_layers=14, example_file="fixtures/architectures/zennas-imagenet.txt",
+)
+"""Zen_NAS_ImageNet_flops400M.sh: the IDW seed at 224x224, 1000 classes, 400M FLOPs, 14 layers."""
+
+
 @dataclass(frozen=True)
 class SearchSpace:
     """A named set of ops plus the block-type families the Zen-NAS mutation switches between.
 
     `mutation_families` lists, per family, the Res types in Zen-NAS order; the order matters
     because the reference's list-aliasing bug weights types by their position (section 5.4).
+    `defaults` is the task every command assumes for this space unless told otherwise.
     """
 
     name: str
     ops: tuple[str, ...]
     mutation_families: tuple[tuple[str, ...], ...]
     description: str
+    defaults: SpaceDefaults
     freeze_head_conv: bool = False
 
     def __contains__(self, op_name: object) -> bool:
@@ -173,6 +217,7 @@ for _space in (
         (_K1KXK1_OPS, _KXKX_OPS),
         "Zen-NAS XXBL space (CIFAR scripts): SuperConv, ResNet basic (KXKX) and bottleneck "
         "(K1KXK1) blocks.",
+        CIFAR_DEFAULTS,
     ),
     SearchSpace(
         "zennas-imagenet",
@@ -180,13 +225,15 @@ for _space in (
         (_IDW_OPS,),
         "Zen-NAS IDW_fixfc space (ImageNet FLOPs scripts): SuperConv and inverted-residual "
         "depthwise (IDW) blocks; the 1x1 head conv keeps its width during random mutation.",
+        IMAGENET_DEFAULTS,
         freeze_head_conv=True,
     ),
     SearchSpace(
         "all",
         tuple(OPS),
         (_K1KXK1_OPS, _KXKX_OPS, _IDW_OPS),
-        "Every registered super block.",
+        "Every registered super block (with the CIFAR task's defaults).",
+        CIFAR_DEFAULTS,
     ),
 ):
     SEARCH_SPACES.register(_space.name, _space)
@@ -197,3 +244,9 @@ DEFAULT_SEARCH_SPACE = "zennas-cifar"
 def get_search_space(name: str) -> SearchSpace:
     """Return the named search space or raise an error listing the valid names."""
     return SEARCH_SPACES.get(name)
+
+
+def spaces_holding(ops: Iterable[str]) -> list[str]:
+    """The named search spaces (registry order, `all` last) that contain every op in `ops`."""
+    wanted = set(ops)
+    return [name for name, space in SEARCH_SPACES.items() if wanted <= set(space.ops)]

@@ -1,4 +1,4 @@
-"""`nasagent score`: JSON Lines with stable names, invalid inputs as results, a readable table."""
+"""`nasagent score`: JSON Lines with stable names, invalid inputs as results (exit 1), a table."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def test_many_inputs_in_one_process_with_invalid_ones_as_results() -> None:
     code, out, _ = invoke(SMALL, "NotABlock(1,2)", " " + SMALL, "--json", "--seed", "2")
     rows = json_lines(out)
 
-    assert code == 0
+    assert code == 1  # every row is printed, and the command says that one input was refused
     assert [r["status"] for r in rows] == ["ok", "invalid", "ok"]
     assert rows[1]["score"] is None and rows[1]["canonical"] is None
     assert "NotABlock" in str(rows[1]["message"])
@@ -76,7 +76,7 @@ def test_settings_flags_reach_the_proxy() -> None:
 def test_table_output_is_readable() -> None:
     code, out, _ = invoke(SMALL, "bad", "--proxy", "params")
 
-    assert code == 0
+    assert code == 1
     assert "status" in out and "ok" in out and "invalid" in out
 
 

@@ -102,9 +102,11 @@ class FakeRun:
         self.calls: list[tuple[str, int, bool]] = []
 
     def __call__(
-        self, config: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool = True
+        self, config: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool = True,
+        label: str = "search",
     ) -> FakeResult:
         key = (str(config.mutator), config.seed)
+        assert label.endswith(f" seed {config.seed}")  # the progress bar names arm and seed
         self.calls.append((*key, resume))
         if key in self.stop_first and not resume:
             write_synthetic_run(config, run_dir, upto=config.iterations // 2)

@@ -133,4 +133,4 @@ def test_search_and_replay_accept_score_rtol(tmp_path: Path) -> None:
         "search", "--mutator", "random", "--iterations", "1", "--score-rtol", "-0.5",
         "--out", str(tmp_path / "x"), "--no-progress",
     ])
-    assert refused.exit_code == 2 and "score_rtol" in refused.output
+    assert refused.exit_code == 2 and "--score-rtol" in refused.output  # named as its flag

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,10 +11,20 @@ import typer
 from rich.console import Console
 
 from nasagent.agent.cli.app import app
+from nasagent.agent.cli.inputs import (
+    MaxFlopsOption,
+    MaxLayersOption,
+    MaxParamsOption,
+    NumClassesOption,
+    ResolutionOption,
+    SearchSpaceOption,
+    SeedArchOption,
+)
 from nasagent.evaluator.errors import NasAgentError
 
 EXIT_ERROR = 2
 EXIT_STOPPED = 3
+EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
 
 Opt = typer.Option
 
@@ -38,14 +49,17 @@ def compare(
     seed_list: Annotated[str | None, Opt("--seed-list", help="Seed values, e.g. 3,7,11.")] = None,
     iterations: Annotated[int | None, Opt(help="Proposal budget per run.")] = None,
     out: Annotated[Path | None, Opt("--out", help="Directory (default runs/compare-TIME).")] = None,
-    proxy: Annotated[str | None, Opt(help="Zero-cost proxy.")] = None,
-    max_params: Annotated[float | None, Opt(help="Parameter budget, e.g. 1e6.")] = None,
-    max_flops: Annotated[float | None, Opt(help="FLOPs budget.")] = None,
-    max_layers: Annotated[int | None, Opt(help="Layer budget.")] = None,
+    proxy: Annotated[str | None, Opt(help="Zero-cost proxy.", show_default="gradnorm")] = None,
+    search_space: SearchSpaceOption = None,
+    seed_arch: SeedArchOption = None,
+    max_params: MaxParamsOption = None,
+    max_flops: MaxFlopsOption = None,
+    max_layers: MaxLayersOption = None,
+    resolution: ResolutionOption = None,
+    num_classes: NumClassesOption = None,
     structure: Annotated[str | None, Opt(help="Structural rules: none or zennas.")] = None,
     concurrency: Annotated[int | None, Opt(help="Proposals in flight at once, per run.")] = None,
     population: Annotated[int | None, Opt(help="Population size.")] = None,
-    search_space: Annotated[str | None, Opt(help="zennas-cifar, zennas-imagenet or all.")] = None,
     batch_size: Annotated[int | None, Opt(help="Proxy batch size.")] = None,
     max_cost: Annotated[float | None, Opt(
         help="USD budget of the whole comparison, shared equally by its LLM runs.")] = None,
@@ -83,8 +97,16 @@ def compare(
     and the report adds held-out top-1 per arm and its test beside the proxy score.
     The execution flags (--jobs, --workers, --threads, --score-timeout, --executor and
     --ray-address) may differ between invocations: they never change a score.
+
+    Ctrl-C or SIGTERM stops cleanly and prints the command that resumes the comparison.
     """
-    from nasagent.agent.compare import resolve_plan, run_compare
+    from nasagent.agent.compare import (
+        check_compare_folder,
+        check_plan_inputs,
+        resolve_plan,
+        run_compare,
+    )
+    from nasagent.agent.search import RunInterrupted
 
     overrides = {
         "llm": llm, "iterations": iterations, "proxy": proxy, "max_params": max_params,
@@ -95,6 +117,7 @@ def compare(
         "score_rtol": score_rtol,
         "workers": workers, "threads": threads, "score_timeout": score_timeout,
         "executor": executor, "ray_address": ray_address,
+        "seed_arch": seed_arch, "resolution": resolution, "num_classes": num_classes,
     }
     if seeds is not None and seed_list is not None:
         raise typer.BadParameter("give either --seeds or --seed-list, not both")
@@ -103,11 +126,18 @@ def compare(
         seed_values = list(range(seeds))
     directory = out or Path("runs") / time.strftime("compare-%Y%m%d-%H%M%S")
     try:
+        check_compare_folder(directory)
         plan = resolve_plan(directory, config_path=config, overrides=overrides,
                             arms=_split(arms, "--arms", str), seeds=seed_values)
+        check_plan_inputs(plan)
+        typer.echo(f"comparison folder: {directory}", err=True)
         result = run_compare(plan, directory, progress=progress, jobs=jobs)
         if train_best is not None:
             result.report = _train_best(directory, train_best, data, progress)
+    except RunInterrupted as stop:
+        typer.echo(f"interrupted by {stop.signal_name} in {stop.run_dir}; resume with: "
+                   f"{resume_compare(directory)}", err=True)
+        raise typer.Exit(EXIT_SIGNAL[stop.signal_name]) from None
     except (NasAgentError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_ERROR) from None
@@ -118,7 +148,7 @@ def compare(
         typer.echo(f"stopped: {record.run_dir}: {record.stopped_reason}", err=True)
     budget = plan.config.max_cost is not None or plan.config.max_total_tokens is not None
     raise_it = " (with a higher --max-cost / --max-total-tokens)" if budget else ""
-    exit_on_problems(summary, f"nasagent compare --out {directory}{raise_it}")
+    exit_on_problems(summary, f"{resume_compare(directory)}{raise_it}")
 
 
 def _train_best(directory: Path, epochs: int, data: str, progress: bool) -> Any:
@@ -137,6 +167,11 @@ def _train_best(directory: Path, epochs: int, data: str, progress: bool) -> Any:
         if run.top1 is None:
             typer.echo(f"not trained: {run.run_dir}: {run.message}", err=True)
     return build_report(directory)
+
+
+def resume_compare(directory: Path) -> str:
+    """The command that continues the comparison in `directory` (its compare.toml)."""
+    return f"nasagent compare --out {shlex.quote(str(directory))}"
 
 
 @app.command()

@@ -1,18 +1,72 @@
 """What several commands read from their flags, read the same way everywhere: architectures
-(arguments or a file) and validation constraints (search space, budgets)."""
+(arguments or a file), the task and budgets (search space defaults, 0 or "none" = no
+budget), and how a refused input is reported (one `error:` line and an exit code)."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
 
-from nasagent.evaluator.validation import Constraints
+from nasagent.agent.config import ARCH_BUDGET_KEYS, NO_BUDGET, parse_budget, space_defaults
+from nasagent.evaluator.search_space import SEARCH_SPACES, SpaceDefaults
+from nasagent.evaluator.validation import Constraints, Report, check_string
 
 STDIN_NAME = "-"
+EXIT_INVALID = 1
+"""An input architecture (or parent) that is not valid: the command could not do its job."""
+EXIT_USAGE = 2
+"""A flag, file or configuration that cannot be used; nothing was run."""
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print one `error:` line on stderr and exit with `code`."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def space_default_text(key: str) -> str:
+    """What `--help` shows as the default of a key each search space sets (SpaceDefaults)."""
+    return "per search space: " + ", ".join(
+        f"{name} {_shown(getattr(space.defaults, key))}" for name, space in SEARCH_SPACES.items()
+    )
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return NO_BUDGET
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value.is_integer() else f"{value:g}"
+    return str(value)
+
+
+def _space_option(help_text: str, key: str, metavar: str) -> Any:
+    return typer.Option(
+        help=help_text, show_default=space_default_text(key), metavar=metavar
+    )
+
+
+BUDGET_METAVAR = "<number|none>"
+MaxParamsOption = Annotated[str | None, _space_option(
+    "Parameter budget, e.g. 1e6 (0 or none: no budget).", "max_params", BUDGET_METAVAR)]
+MaxFlopsOption = Annotated[str | None, _space_option(
+    "FLOPs-per-image budget at the resolution, e.g. 400e6 (0 or none: no budget).",
+    "max_flops", BUDGET_METAVAR)]
+MaxLayersOption = Annotated[str | None, _space_option(
+    "Layer budget, the sum of sub_layers (0 or none: no budget).", "max_layers", BUDGET_METAVAR)]
+ResolutionOption = Annotated[int | None, _space_option(
+    "Input height and width in pixels.", "resolution", "<int>")]
+NumClassesOption = Annotated[int | None, _space_option(
+    "Outputs of the linear head.", "num_classes", "<int>")]
+SeedArchOption = Annotated[str | None, typer.Option(
+    help="Seed architecture block string.", metavar="<str>",
+    show_default="the search space's Zen-NAS seed (fixtures/architectures/)")]
+SearchSpaceOption = Annotated[str | None, typer.Option(
+    help=f"Search space: {', '.join(SEARCH_SPACES)}.", show_default="zennas-cifar")]
 
 
 def read_architectures(archs: Iterable[str], file: str | Path | None) -> list[str]:
@@ -39,22 +93,50 @@ def _file_lines(file: str | Path | None) -> list[str]:
 
 
 def constraints_from_flags(**flags: object) -> Constraints:
-    """Validation constraints from CLI flags; a budget of None or 0 means no budget.
+    """Validation constraints from CLI flags, read as `search` reads its configuration.
 
-    Raises:
-        typer.BadParameter: a bad value, named by its flag.
+    A flag left out (None) takes its search space's default (SpaceDefaults); a budget of 0
+    or "none" means no budget.
+
+    Exits:
+        EXIT_USAGE with one `error:` line naming the flag: an unknown search space, a
+        negative, NaN or non-numeric budget, or another bad value.
     """
-    values = {
-        name: None if name.startswith("max_") and value in (None, 0) else value
-        for name, value in flags.items()
-    }
+    given = {name: value for name, value in flags.items() if value is not None}
+    space = given.get("search_space", "zennas-cifar")
+    if space not in SEARCH_SPACES:
+        fail(f"--search-space: unknown search space {space!r}; valid: {', '.join(SEARCH_SPACES)}")
+    keys = set(SpaceDefaults.__dataclass_fields__) & set(Constraints.model_fields)
+    values = {k: v for k, v in space_defaults(given).items() if k in keys or k in given}
+    for key in ARCH_BUDGET_KEYS:
+        values[key] = _budget_flag(key, values.get(key))
     try:
         return Constraints.model_validate(values)
     except ValidationError as error:
-        problems = [_flag_problem(item["loc"], item["msg"]) for item in error.errors()]
-        raise typer.BadParameter("; ".join(problems)) from None
+        fail("; ".join(_flag_problem(item["loc"], item["msg"]) for item in error.errors()))
+
+
+def _budget_flag(key: str, value: object) -> float | int | None:
+    try:
+        return parse_budget(value, integer=key == "max_layers")
+    except ValueError as error:
+        fail(f"--{key.replace('_', '-')}: {error}")
 
 
 def _flag_problem(location: tuple[int | str, ...], message: str) -> str:
     flag = "--" + str(location[0]).replace("_", "-") if location else "flags"
     return f"{flag}: {message.removeprefix('Value error, ')}"
+
+
+def require_valid(text: str, constraints: Constraints, what: str) -> Report:
+    """The report on `text` as an architecture of `constraints`' search space, budgets aside.
+
+    Exits:
+        EXIT_INVALID with one `error:` line when `text` does not decode or breaks a rule.
+    """
+    unbudgeted = constraints.model_copy(update=dict.fromkeys(ARCH_BUDGET_KEYS))
+    report = check_string(text, unbudgeted)
+    if not report.valid:
+        fail(f"{what} is not a valid architecture: {'; '.join(report.error_lines())}",
+             EXIT_INVALID)
+    return report

@@ -16,9 +16,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from nasagent.agent.cli.app import app
-from nasagent.agent.cli.inputs import constraints_from_flags, read_architectures
+from nasagent.agent.cli.inputs import (
+    MaxFlopsOption,
+    MaxLayersOption,
+    MaxParamsOption,
+    NumClassesOption,
+    ResolutionOption,
+    SearchSpaceOption,
+    constraints_from_flags,
+    read_architectures,
+)
 from nasagent.evaluator.cost import Counting
-from nasagent.evaluator.search_space import SEARCH_SPACES
 from nasagent.evaluator.validation import Report, check_string
 
 logger = logging.getLogger(__name__)
@@ -35,23 +43,22 @@ def inspect_command(
         str | None,
         typer.Option("--file", help="One block string per line, # comments skipped; '-': stdin."),
     ] = None,
-    search_space: Annotated[str, typer.Option(
-        help=f"Search space the ops must belong to: {SEARCH_SPACES.describe()}."
-    )] = (
-        "zennas-cifar"
-    ),
-    num_classes: Annotated[int, typer.Option(help="Outputs of the linear head.")] = 100,
-    resolution: Annotated[int, typer.Option(help="Input height and width.")] = 32,
+    search_space: SearchSpaceOption = None,
+    num_classes: NumClassesOption = None,
+    resolution: ResolutionOption = None,
     counting: Annotated[Counting, typer.Option(help="Counting convention.")] = Counting.EXACT,
-    max_params: Annotated[float | None, typer.Option(help="Parameter budget, e.g. 1e6.")] = None,
-    max_flops: Annotated[float | None, typer.Option(help="FLOPs budget, e.g. 400e6.")] = None,
-    max_layers: Annotated[int | None, typer.Option(help="Budget on the sum of sub_layers.")] = None,
+    max_params: MaxParamsOption = None,
+    max_flops: MaxFlopsOption = None,
+    max_layers: MaxLayersOption = None,
     structure: Annotated[str, typer.Option(
         help="Structural rules: none or zennas (stem, 1x1 head, the space seed's strides).",
     )] = "none",
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per input.")] = False,
 ) -> None:
     """Check block strings against the search space and budgets; print costs and every error.
+
+    Resolution, classes and budgets default to the search space's (as in `search`); a
+    budget of 0 or none turns it off.
 
     Exit code 0 when every input is valid, 1 when any is invalid, 2 on usage errors.
     """

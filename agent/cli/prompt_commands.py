@@ -1,7 +1,8 @@
 """`nasagent prompt` and `nasagent check-response`: see and test what the model reads and writes.
 
-Defaults are the Zen-NAS CIFAR GradNorm setting: zennas-cifar, at most 1e6 parameters and 18
-layers, 100 classes, 32x32 inputs. A budget of 0 means "no budget".
+Resolution, classes and budgets default to the search space's, as in `search` (zennas-cifar:
+at most 1e6 parameters and 18 layers, 100 classes, 32x32 inputs). A budget of 0 or none means
+"no budget". An invalid architecture or parent is refused with exit code 1.
 """
 
 from __future__ import annotations
@@ -14,43 +15,42 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from nasagent.agent.cli.app import app
-from nasagent.agent.cli.inputs import constraints_from_flags
+from nasagent.agent.cli.inputs import (
+    MaxFlopsOption,
+    MaxLayersOption,
+    MaxParamsOption,
+    NumClassesOption,
+    ResolutionOption,
+    SearchSpaceOption,
+    constraints_from_flags,
+    fail,
+    require_valid,
+)
 from nasagent.agent.outcomes import Outcome
 from nasagent.evaluator.errors import NasAgentError
 from nasagent.evaluator.proxies import PROXIES
-from nasagent.evaluator.search_space import SEARCH_SPACES
 from nasagent.prompts import LATEST_PROMPT_VERSION, PROMPT_VERSIONS
 
 if TYPE_CHECKING:  # the prompt and reply modules (jinja2, the reader) load when a command runs
     from nasagent.agent.prompting import Chat
     from nasagent.agent.response import Verdict
 
-SearchSpaceOption = Annotated[
-    str, typer.Option(help=f"Search space: {SEARCH_SPACES.describe()}.")
-]
-MaxParamsOption = Annotated[float, typer.Option(help="Parameter budget (0: none).")]
-MaxFlopsOption = Annotated[float, typer.Option(help="FLOPs-per-image budget (0: none).")]
-MaxLayersOption = Annotated[
-    int, typer.Option(help="Layer budget, the sum of sub_layers (0: none).")
-]
-NumClassesOption = Annotated[int, typer.Option(help="Classifier outputs.")]
-ResolutionOption = Annotated[int, typer.Option(help="Input resolution in pixels.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 @app.command("prompt")
 def prompt_command(
     arch: Annotated[str, typer.Argument(help="The parent block string.")],
-    search_space: SearchSpaceOption = "zennas-cifar",
+    search_space: SearchSpaceOption = None,
     proxy: Annotated[
         str, typer.Option(help=f"Zero-cost proxy: {PROXIES.describe()}.")
     ] = "gradnorm",
     score: Annotated[float | None, typer.Option(help="The parent's score.")] = None,
-    max_params: MaxParamsOption = 1e6,
-    max_flops: MaxFlopsOption = 0,
-    max_layers: MaxLayersOption = 18,
-    num_classes: NumClassesOption = 100,
-    resolution: ResolutionOption = 32,
+    max_params: MaxParamsOption = None,
+    max_flops: MaxFlopsOption = None,
+    max_layers: MaxLayersOption = None,
+    num_classes: NumClassesOption = None,
+    resolution: ResolutionOption = None,
     include_proxy_source: Annotated[
         bool, typer.Option(help="Show the proxy's source code to the model.")
     ] = False,
@@ -66,19 +66,20 @@ def prompt_command(
         max_layers=max_layers, num_classes=num_classes, resolution=resolution,
         structure=structure,
     )
+    require_valid(arch, constraints, "the parent ARCH")
     if prompt_version not in PROMPT_VERSIONS:
         valid = ", ".join(map(str, PROMPT_VERSIONS))
         raise typer.BadParameter(f"prompt version {prompt_version} is not shipped; valid: {valid}")
     from nasagent.agent.prompting import PromptSettings, mutation_messages
 
-    settings = PromptSettings(
-        constraints=constraints, proxy=proxy, include_proxy_source=include_proxy_source,
-        version=prompt_version,
-    )
     try:
+        settings = PromptSettings(
+            constraints=constraints, proxy=proxy, include_proxy_source=include_proxy_source,
+            version=prompt_version,
+        )
         messages = mutation_messages(arch, score, settings)
-    except NasAgentError as error:
-        raise typer.BadParameter(str(error)) from None
+    except (NasAgentError, ValueError) as error:
+        fail(str(error))
     typer.echo(json.dumps(messages, indent=2, ensure_ascii=False) if as_json else _show(messages))
 
 
@@ -90,12 +91,12 @@ def _show(messages: Chat) -> str:
 def check_response_command(
     file: Annotated[str, typer.Argument(help="A file holding one raw reply, or - for stdin.")],
     parent: Annotated[str, typer.Option(help="The parent block string the reply mutates.")],
-    search_space: SearchSpaceOption = "zennas-cifar",
-    max_params: MaxParamsOption = 1e6,
-    max_flops: MaxFlopsOption = 0,
-    max_layers: MaxLayersOption = 18,
-    num_classes: NumClassesOption = 100,
-    resolution: ResolutionOption = 32,
+    search_space: SearchSpaceOption = None,
+    max_params: MaxParamsOption = None,
+    max_flops: MaxFlopsOption = None,
+    max_layers: MaxLayersOption = None,
+    num_classes: NumClassesOption = None,
+    resolution: ResolutionOption = None,
     finish_reason: Annotated[
         str, typer.Option(help="The API's finish_reason (length = cut off).")
     ] = "stop",
@@ -112,6 +113,7 @@ def check_response_command(
     )
     from nasagent.agent.response import judge_reply
 
+    require_valid(parent, constraints, "--parent")
     verdict = judge_reply(_read_reply(file), finish_reason, parent=parent, constraints=constraints)
     if as_json:
         typer.echo(json.dumps(verdict_summary(verdict), indent=2, ensure_ascii=False))

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from nasagent.agent.cli.app import app
+from nasagent.agent.config import ConfigError
 from nasagent.evaluator.errors import NasAgentError
 
 
@@ -34,8 +35,8 @@ def replay(
     from nasagent.agent.reference import describe_drift
     from nasagent.agent.replay import MAX_REPORTED_DIFFERENCES, replay_run
 
-    target = out or run_dir.with_name(run_dir.name + "-replay")
     try:
+        target = out or default_replay_dir(run_dir)
         report = replay_run(
             run_dir, target, rescore=rescore, progress=progress, score_rtol=score_rtol
         )
@@ -53,3 +54,11 @@ def replay(
     for difference in report.differences[:MAX_REPORTED_DIFFERENCES]:
         typer.echo("  " + difference.describe(), err=True)
     raise typer.Exit(1)
+
+
+def default_replay_dir(run_dir: Path) -> Path:
+    """RUN_DIR-replay next to RUN_DIR; `.` and `..` are named by the folder they stand for."""
+    named = run_dir if run_dir.name not in ("", ".", "..") else run_dir.resolve()
+    if not named.name:
+        raise ConfigError(f"cannot place a replay next to {run_dir}; give --out")
+    return named.with_name(named.name + "-replay")

@@ -2,8 +2,9 @@
 
 With `--json` every input gives one JSON object per line (JSON Lines) with the keys
 `input`, `canonical`, `proxy`, `score`, `status`, `seconds`, `seed` and `message`; external
-tools rely on those names. An input that does not decode gets status `invalid`, a null
-score and the decoder's message. All inputs are scored in one process.
+tools rely on those names. An input that does not decode or breaks a rule of the block
+registry (channels, chaining, strides) gets status `invalid`, a null score and the reasons,
+and the command exits 1 after printing every row. All inputs are scored in one process.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from rich.console import Console
 from rich.table import Table
 
 from nasagent.agent.cli.app import app
-from nasagent.agent.cli.inputs import read_architectures
-from nasagent.evaluator.codec import parse
-from nasagent.evaluator.errors import BlockStringError, NasAgentError
+from nasagent.agent.cli.inputs import EXIT_INVALID, read_architectures
+from nasagent.evaluator.errors import NasAgentError
 from nasagent.evaluator.proxies import PROXIES, ProxyStatus, ScoreResult, ScoreSettings, score
+from nasagent.evaluator.validation import Constraints, check_string
 
 Opt = typer.Option
 
@@ -62,15 +63,22 @@ def score_command(
             typer.echo(json.dumps(row))
     else:
         _print_table(rows)
+    if any(row["status"] == ProxyStatus.INVALID for row in rows):
+        raise typer.Exit(EXIT_INVALID)
 
 
 def score_row(text: str, settings: ScoreSettings) -> dict[str, Any]:
-    """Decode and score one input; the JSON object `nasagent score --json` prints for it."""
-    try:
-        arch = parse(text)
-    except BlockStringError as error:
-        return _row(text, None, settings.proxy, None, ProxyStatus.INVALID, 0.0, settings.seed,
-                    str(error))
+    """Check and score one input; the JSON object `nasagent score --json` prints for it.
+
+    The rules are those of every registered block (search space `all`), without budgets.
+    """
+    report = check_string(text, Constraints(
+        search_space="all", resolution=settings.resolution, num_classes=settings.num_classes,
+    ))
+    arch = report.architecture
+    if not report.valid or arch is None:
+        return _row(text, report.canonical, settings.proxy, None, ProxyStatus.INVALID, 0.0,
+                    settings.seed, "; ".join(report.error_lines()))
     result: ScoreResult = score(arch, settings)
     return _row(text, str(arch), result.proxy, result.score, result.status, result.seconds,
                 result.seed, result.message)

@@ -11,7 +11,9 @@ import asyncio
 import json
 import logging
 import re
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,21 +49,30 @@ nasagent manual LLM backend: you are the language model.
 _SEQUENCE = re.compile(r"^(\d{6,})-")
 
 
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 class ManualBackend:
     """Writes each request to a folder and waits for a person to write the answer.
 
-    Token usage is approximate: len(text) // 4.
+    Token usage is approximate: len(text) // 4. Each posted request is announced (by default
+    one line on stderr) with the file to read and the file to write, since nothing else
+    tells the person at the terminal that the search is waiting for them.
 
     Args:
         directory: the queue folder (created, with requests/, responses/ and README.txt).
         timeout_s: how long to wait for an answer; None waits forever.
         poll_interval_s: how often to look for the answer.
+        notify: where the announcement of each waiting request goes.
     """
 
     def __init__(
         self, directory: str | Path, *, timeout_s: float | None = None,
         poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
+        notify: Callable[[str], None] = _to_stderr,
     ) -> None:
+        self.notify = notify
         self.directory = Path(directory)
         self.requests_dir = self.directory / "requests"
         self.responses_dir = self.directory / "responses"
@@ -84,6 +95,10 @@ class ManualBackend:
         stem = f"{self._next_sequence:06d}-{request.request_hash()[:12]}"
         self._next_sequence += 1  # no await since reading it, so concurrent calls never clash
         write_json(self.requests_dir / f"{stem}.json", self._request_document(stem, request))
+        self.notify(
+            f"manual: waiting for an answer to {self.requests_dir / stem}.json; write it to "
+            f"{self.responses_dir / stem}.json or .txt (see {self.directory / 'README.txt'})"
+        )
         text, finish_reason = await self._wait_for_answer(stem)
         prompt = "".join(message.content for message in request.messages)
         usage = TokenUsage(prompt_tokens=approximate_tokens(prompt),

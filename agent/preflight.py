@@ -1,0 +1,109 @@
+"""Checks on a run's inputs that come before anything is written: names, seed, folders.
+
+`search` and `compare` call these before they create a run folder or compare.toml, so a
+refused start leaves nothing behind. Names are checked with the registries' own lookups.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nasagent.agent.config import ConfigError, RunConfig
+from nasagent.agent.mutators import MUTATORS
+from nasagent.agent.runlog import CONFIG_FILE, EVENTS_FILE, read_events
+from nasagent.evaluator import parse
+from nasagent.evaluator.errors import BlockStringError
+from nasagent.evaluator.search_space import get_search_space, spaces_holding
+from nasagent.evaluator.validation import Report
+
+
+def check_run_inputs(config: RunConfig) -> None:
+    """Refuse a configuration whose proxy, LLM backend or seed architecture cannot be used.
+
+    Raises:
+        UnknownNameError: an unregistered proxy or LLM backend prefix.
+        LLMConfigError: a malformed LLM backend spec.
+        ConfigError: a seed architecture that is malformed, from another search space, or
+            that breaks a budget in force (the message gives the numbers).
+    """
+    from nasagent.agent.llm.factory import check_backend_spec
+    from nasagent.agent.session import llm_spec
+    from nasagent.evaluator.proxies import get_proxy
+
+    get_proxy(config.proxy)
+    if MUTATORS.get(config.mutator).needs_llm:
+        check_backend_spec(llm_spec(config))
+    check_seed(config)
+
+
+def check_seed(config: RunConfig) -> None:
+    """Refuse a seed architecture the run could not start from, saying what to change.
+
+    Raises:
+        ConfigError: the seed does not decode, holds blocks of another search space, breaks a
+            rule, or breaks a budget in force.
+    """
+    from nasagent.agent.proposers import constraints_for
+    from nasagent.evaluator.validation import check
+
+    example = get_search_space(config.search_space).defaults.example_file
+    try:
+        arch = parse(config.seed_arch)
+    except BlockStringError as exc:
+        raise ConfigError(f"seed_arch is not a valid block string: {exc}; give one with "
+                          f"--seed-arch (examples: {example})") from None
+    report = check(arch, constraints_for(config))
+    if report.valid:
+        return
+    outside = sorted({b.op for b in arch.blocks} - set(get_search_space(config.search_space).ops))
+    if outside:
+        raise ConfigError(_other_space(config.search_space, outside, arch, example))
+    raise ConfigError(_broken_seed(report))
+
+
+def _other_space(space: str, outside: list[str], arch: object, example: str) -> str:
+    holding = spaces_holding(block.op for block in getattr(arch, "blocks", ()))
+    origin = f" (it fits {holding[0]})" if holding else ""
+    return (
+        f"seed_arch uses {', '.join(outside)}, which search space {space} does not hold"
+        f"{origin}; give a {space} seed with --seed-arch, e.g. one from {example}"
+    )
+
+
+def _broken_seed(report: Report) -> str:
+    problems = "; ".join(report.error_lines())
+    if report.over_budget:
+        return (f"seed_arch breaks the budget in force: {problems}. Give a smaller seed with "
+                f"--seed-arch, or raise the budget (0 or none: no budget)")
+    return f"seed_arch is invalid: {problems}"
+
+
+def check_run_folder(path: Path, flag: str = "--out") -> None:
+    """Refuse a folder path that names a file.
+
+    Raises:
+        ConfigError: `path` exists and is not a folder.
+    """
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{flag} {path} is a file, not a folder; choose a folder")
+
+
+def holds_single_run(path: Path) -> bool:
+    """Whether `path` is one run's folder (config.toml or events.jsonl at its top)."""
+    return (path / CONFIG_FILE).exists() or (path / EVENTS_FILE).exists()
+
+
+def check_resume(config: RunConfig, run_dir: Path) -> None:
+    """Refuse to resume a folder that is not a run, or with fewer iterations than it ran.
+
+    Raises:
+        ConfigError: no config.toml, or `config.iterations` below the last logged iteration.
+    """
+    if not (run_dir / CONFIG_FILE).exists():
+        raise ConfigError(f"{run_dir} is not a run directory (no {CONFIG_FILE}); cannot resume")
+    done = max((e.iteration for e in read_events(run_dir) if e.phase == "search"), default=0)
+    if config.iterations < done:
+        raise ConfigError(
+            f"{run_dir} has already run {done} iterations; --iterations {config.iterations} "
+            f"would leave logged iterations beyond the budget. Give --iterations {done} or more"
+        )
