@@ -153,7 +153,8 @@ def test_prompt_states_the_imagenet_budgets() -> None:
 
 
 @pytest.mark.parametrize(("flags", "expected"), [
-    (["--search-space", "bogus"], "unknown search space 'bogus'; valid: zennas-cifar"),
+    (["--search-space", "bogus"],
+     "unknown search space 'bogus'; valid: all, zennas-cifar, zennas-imagenet"),
     (["--proxy", "bogus"], "unknown proxy 'bogus'"),
     (["--llm", "bogus:x"], "unknown LLM backend 'bogus'"),
     (["--llm", "manual:"], "needs a folder"),

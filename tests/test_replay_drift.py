@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 import nasagent.agent.cli.replay_command  # noqa: F401  (registers the command on the app)
 import nasagent.agent.cli.search_command  # noqa: F401
-import nasagent.agent.scoring as scoring
+import nasagent.evaluator.proxies as proxies
 from nasagent.agent.cli.app import app
 from nasagent.agent.config import RunConfig
 from nasagent.agent.demo import DEFAULT_TRANSCRIPT, demo_plan, transcript_dir
@@ -33,7 +33,7 @@ TRANSCRIPT = transcript_dir(DEFAULT_TRANSCRIPT)
 
 def perturb_proxy(monkeypatch: pytest.MonkeyPatch, relative: float) -> list[str]:
     """Make every proxy result (1 + relative) times the true one; returns the archs scored."""
-    real: Callable[..., ScoreResult] = scoring.score
+    real: Callable[..., ScoreResult] = proxies.score
     scored: list[str] = []
 
     def perturbed(architecture: object, settings: object) -> ScoreResult:
@@ -43,7 +43,8 @@ def perturb_proxy(monkeypatch: pytest.MonkeyPatch, relative: float) -> list[str]
             return result
         return result.model_copy(update={"score": result.score * (1 + relative)})
 
-    monkeypatch.setattr(scoring, "score", perturbed)
+    # In-process scoring (the default, workers 0) looks `score` up at call time.
+    monkeypatch.setattr(proxies, "score", perturbed)
     return scored
 
 
