@@ -101,8 +101,9 @@ def _run_search_job(job: Job) -> tuple[bool, str | None]:
 
 
 def _run_compare_job(job: Job) -> tuple[bool, str | None]:
-    def run_one(
-        config: api.RunConfig, run_dir: Path, *, resume: bool, progress: bool  # noqa: ARG001
+    def run_one(  # the RunFunction compare calls; the service shows no progress bars
+        config: api.RunConfig, run_dir: Path, *, resume: bool, progress: bool,  # noqa: ARG001
+        label: str = "search",  # noqa: ARG001
     ) -> api.RunResult:
         if job.stop.requested:
             raise CompareHalted(job.stop.reason)
