@@ -255,11 +255,9 @@ class RunConfig(BaseModel):
     @field_validator("structure")
     @classmethod
     def _known_structure(cls, name: str) -> str:
-        from nasagent.evaluator.validation import STRUCTURES  # torch-free, but keep config light
+        from nasagent.evaluator.validation import known_structure  # torch-free, kept lazy
 
-        if name not in STRUCTURES:
-            raise ValueError(f"unknown structure {name!r}; valid: {', '.join(STRUCTURES)}")
-        return name
+        return known_structure(name)
 
     @model_validator(mode="after")
     def _timeout_needs_a_worker(self) -> RunConfig:

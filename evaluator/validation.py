@@ -64,9 +64,7 @@ class Constraints(BaseModel):
     @field_validator("structure")
     @classmethod
     def _known_structure(cls, name: str) -> str:
-        if name not in STRUCTURES:
-            raise ValueError(f"unknown structure {name!r}; valid: {', '.join(STRUCTURES)}")
-        return name
+        return known_structure(name)
 
     @property
     def space(self) -> SearchSpace:
@@ -391,6 +389,13 @@ ZENNAS_STRUCTURE: tuple[StructureRule, ...] = (
 )
 
 STRUCTURES: dict[str, tuple[StructureRule, ...]] = {"none": (), "zennas": ZENNAS_STRUCTURE}
+
+
+def known_structure(name: str) -> str:
+    """`name` if it is a registered structure; the ValueError pydantic reports otherwise."""
+    if name not in STRUCTURES:
+        raise ValueError(f"unknown structure {name!r}; valid: {', '.join(STRUCTURES)}")
+    return name
 """Named structural rule sets (`--structure NAME`)."""
 
 
