@@ -31,6 +31,10 @@ from nasagent.agent.search import RunResult, run_search
 
 MAX_REPORTED_DIFFERENCES = 20
 
+LOCAL_EXECUTION = {"executor": "local", "ray_address": None}
+"""A replay scores on this machine: where a run was scored never changes a score, and the
+cluster (or the Ray extra) of the recorded run need not exist here."""
+
 
 @dataclass(frozen=True)
 class EventDifference:
@@ -82,6 +86,7 @@ def replay_run(
     recorded_config = load_run_config(run_dir / CONFIG_FILE)
     values = recorded_config.model_dump()
     values.update(llm=f"replay:{run_dir / LLM_CALLS_FILE}", model=recorded_config.llm_model)
+    values.update(LOCAL_EXECUTION)
     if score_rtol is not None:
         values["score_rtol"] = score_rtol
     config = config_from_dict(values, source="replay")

@@ -135,3 +135,19 @@ def test_search_and_replay_accept_score_rtol(tmp_path: Path) -> None:
         "--out", str(tmp_path / "x"), "--no-progress",
     ])
     assert refused.exit_code == 2 and "--score-rtol" in refused.output  # named as its flag
+
+
+def test_a_ray_run_replays_locally_without_ray(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+    import sys
+
+    recorded = tmp_path / "ray-run"
+    shutil.copytree(TRANSCRIPT / "seed-0", recorded)
+    with (recorded / "config.toml").open("a") as config:
+        config.write('executor = "ray"\nray_address = "127.0.0.1:1"\n')
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails, as without the extra
+    report = replay_run(recorded, tmp_path / "replayed", rescore=False)
+    assert report.identical, [d.describe() for d in report.differences]
+    assert 'executor = "local"' in (tmp_path / "replayed" / "config.toml").read_text()
