@@ -6,14 +6,24 @@ top level. Their subpackages are discovered, never listed by hand. Everything el
 distribution is declared in pyproject.toml.
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, find_packages, setup
 
 ROOTS = ("agent", "evaluator", "prompts", "fixtures")
+DATA_ROOTS = ("prompts", "fixtures")
+"""Roots whose subfolders hold only package data (templates, recordings): each folder with an
+importable name is listed as a (namespace) package, as setuptools expects of data folders."""
+
+
+def _patterns(roots: tuple[str, ...]) -> list[str]:
+    return [pattern for root in roots for pattern in (root, f"{root}.*")]
 
 
 def _discovered() -> list[str]:
-    found = find_packages(include=[pattern for root in ROOTS for pattern in (root, f"{root}.*")])
-    return ["nasagent", *(f"nasagent.{name}" for name in found)]
+    code = find_packages(include=_patterns(ROOTS))
+    data = find_namespace_packages(include=_patterns(DATA_ROOTS))
+    names = sorted(set(code) | {name for name in data if all(part.isidentifier()
+                                                             for part in name.split("."))})
+    return ["nasagent", *(f"nasagent.{name}" for name in names)]
 
 
 setup(
