@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-from nasagent.agent.config import ParentSelection
+
+class ParentSelection(StrEnum):
+    """How a parent is drawn once the population is past the seed rule (`parent_selection`)."""
+
+    UNIFORM = "uniform"
+    TOURNAMENT = "tournament"
+
 
 SEED_PARENT_THRESHOLD = 10
 """Zen-NAS/RZ-NAS rule: while the population holds this many members or fewer, mutate the seed."""

@@ -13,9 +13,10 @@ config.toml; a run folder whose config has no such key predates versions and use
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+if TYPE_CHECKING:  # jinja2 loads on the first render: the version constants alone are cheap
+    from jinja2 import Environment
 
 PROMPT_VERSIONS = (1, 2)
 """Every prompt version still shipped (each is a folder `v<N>/` of templates)."""
@@ -35,6 +36,8 @@ def versioned(version: int, template_name: str) -> str:
 @cache
 def environment() -> Environment:
     """The shared template environment (templates are loaded once and cached)."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
     return Environment(
         loader=PackageLoader("nasagent.prompts", "."),
         undefined=StrictUndefined,

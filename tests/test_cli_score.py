@@ -18,9 +18,7 @@ SMALL = "SuperConvK3BNRELU(3,8,1,1)SuperConvK1BNRELU(8,16,2,1)"
 
 
 def invoke(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
-    # Typer runs a lone command without its name; prefix it only when the app has several.
-    prefix = ["score"] if len(app.registered_commands) > 1 else []
-    result = CliRunner().invoke(app, [*prefix, *args], input=stdin)
+    result = CliRunner().invoke(app, ["score", *args], input=stdin)
     return result.exit_code, result.stdout, result.stderr
 
 

@@ -1,19 +1,9 @@
-"""Command-line interface: `nasagent COMMAND --help` for each command."""
+"""Command-line interface: `nasagent COMMAND --help` for each command.
 
-from nasagent.agent.cli import (  # noqa: F401  (each module registers its commands on `app`)
-    compare_commands,
-    correlate_command,
-    demo_command,
-    inspect_command,
-    mutate_command,
-    plugins_command,
-    prompt_commands,
-    replay_command,
-    score_command,
-    search_command,
-    serve_command,
-    train_command,
-)
+Each command's module is imported when the command runs (see `app.COMMANDS`), so the
+start-up of one command does not pay for the imports of the others.
+"""
+
 from nasagent.agent.cli.app import app
 
 

@@ -1,6 +1,118 @@
-"""The typer application that every command module registers on."""
+"""The typer application that every command module registers on, and the command registry.
+
+Commands load lazily: `COMMANDS` names each command's module and its one-line help, so
+`nasagent --help` lists every command without importing one, and `nasagent CMD` imports only
+CMD's module (which registers CMD on `app` with `@app.command`). A command's start-up then
+pays for what that command needs, not for every command's imports.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
+from typer.main import get_command_from_info, get_command_name
+
+if TYPE_CHECKING:  # typer vendors click from 0.20 on; older releases use the click package
+    from typer._click import Command, Context
+
+_PACKAGE = "nasagent.agent.cli"
+
+
+@dataclass(frozen=True)
+class CommandEntry:
+    """Where a command lives and what `nasagent --help` says of it.
+
+    Attributes:
+        module: the module under nasagent.agent.cli that registers the command on `app`.
+        summary: the first paragraph of the command's docstring (a test keeps them equal).
+    """
+
+    module: str
+    summary: str
+
+
+COMMANDS: dict[str, CommandEntry] = {
+    "compare": CommandEntry("compare_commands", "Run the same search under several arms and "
+                            "seeds, then write summary, plots and report."),
+    "report": CommandEntry("compare_commands", "Rebuild the summary, plots and self-contained "
+                           "report.html of DIR from its logs alone."),
+    "train": CommandEntry("train_command", "Train with residual links (SGD + Nesterov, warm-up "
+                          "+ cosine, label smoothing)."),
+    "correlate": CommandEntry("correlate_command", "Sample architectures, score them with every "
+                              "proxy, train each, rank-correlate."),
+    "demo": CommandEntry("demo_command", "Compare a replayed LLM search with random mutation: "
+                         "offline, no API key."),
+    "inspect": CommandEntry("inspect_command", "Check block strings against the search space "
+                            "and budgets; print costs and every error."),
+    "mutate": CommandEntry("mutate_command", "Propose mutations of ARCH: random Zen-NAS ones, "
+                           "or an LLM's validated proposals."),
+    "plugins": CommandEntry("plugins_command", "List the search spaces, proxies, LLM backends "
+                            "and mutators, built-in or from plugins."),
+    "prompt": CommandEntry("prompt_commands", "Print the mutation prompt the model would "
+                           "receive for ARCH."),
+    "check-response": CommandEntry("prompt_commands", "Run one raw LLM reply through "
+                                   "extraction and validation (no repair)."),
+    "replay": CommandEntry("replay_command", "Re-run RUN_DIR from its config and LLM "
+                           "recording, without network or API key."),
+    "score": CommandEntry("score_command", "Score architectures with a zero-cost proxy "
+                          "(seeded, reproducible)."),
+    "search": CommandEntry("search_command", "Launch an LLM-guided (or random-mutation) "
+                           "search, or resume one with --resume DIR."),
+    "serve": CommandEntry("serve_command", "Serve check, score, mutate and runs over HTTP "
+                          "(OpenAPI schema at /openapi.json)."),
+}
+"""Every command, in the order `nasagent --help` lists them."""
+
+
+class LazyGroup(TyperGroup):
+    """A typer group that imports a command's module only when the command is resolved.
+
+    Until then a command is a stand-in that carries its name and summary, which is all the
+    group's help shows. Commands already registered (their module was imported) are used as
+    they are.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, entry in COMMANDS.items():
+            self.commands.setdefault(name, _StandIn(name=name, help=entry.summary))
+        self._listing = False
+
+    def list_commands(self, ctx: Context) -> list[str]:  # noqa: ARG002  (click's signature)
+        others = [name for name in self.commands if name not in COMMANDS]
+        return [*COMMANDS, *others]
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:  # noqa: ARG002
+        command = self.commands.get(cmd_name)
+        if isinstance(command, _StandIn) and not self._listing:
+            command = self.commands[cmd_name] = _load(cmd_name)
+        return command
+
+    def format_help(self, ctx: Context, formatter: Any) -> None:
+        self._listing = True  # the command list needs summaries only: import nothing
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+
+class _StandIn(TyperCommand):
+    """A command whose module is not imported yet: its name and summary, for help listings."""
+
+
+def _load(name: str) -> Command:
+    """Import the module of command `name` and build its click command."""
+    importlib.import_module(f"{_PACKAGE}.{COMMANDS[name].module}")
+    for info in app.registered_commands:
+        if (info.name or get_command_name(info.callback.__name__)) == name:  # type: ignore[union-attr]
+            return get_command_from_info(info, pretty_exceptions_short=app.pretty_exceptions_short,
+                                         rich_markup_mode=app.rich_markup_mode)
+    raise LookupError(f"{COMMANDS[name].module} does not register the command {name!r}")
+
 
 app = typer.Typer(
     name="nasagent",
@@ -8,6 +120,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=LazyGroup,
 )
 
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 
-from nasagent.agent.config import ARCH_BUDGET_KEYS, NO_BUDGET, parse_budget, space_defaults
+from nasagent.agent.task_defaults import ARCH_BUDGET_KEYS, NO_BUDGET, parse_budget, space_defaults
 from nasagent.evaluator.search_space import SEARCH_SPACES, SpaceDefaults
 from nasagent.evaluator.validation import Constraints, Report, check_string
 
@@ -32,7 +32,8 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 def space_default_text(key: str) -> str:
     """What `--help` shows as the default of a key each search space sets (SpaceDefaults)."""
     return "per search space: " + ", ".join(
-        f"{name} {_shown(getattr(space.defaults, key))}" for name, space in SEARCH_SPACES.items()
+        f"{name} {_shown(getattr(SEARCH_SPACES.get(name).defaults, key))}"
+        for name in SEARCH_SPACES.builtin_names()  # a plugin scan (and import) costs start-up
     )
 
 
@@ -66,7 +67,7 @@ SeedArchOption = Annotated[str | None, typer.Option(
     help="Seed architecture block string.", metavar="<str>",
     show_default="the search space's Zen-NAS seed (fixtures/architectures/)")]
 SearchSpaceOption = Annotated[str | None, typer.Option(
-    help=f"Search space: {', '.join(SEARCH_SPACES)}.", show_default="zennas-cifar")]
+    help=f"Search space: {', '.join(SEARCH_SPACES.builtin_names())}.", show_default="zennas-cifar")]
 
 
 def read_architectures(archs: Iterable[str], file: str | Path | None) -> list[str]:

@@ -11,9 +11,6 @@ import logging
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from nasagent.agent.cli.app import app
 from nasagent.agent.cli.inputs import (
@@ -99,6 +96,9 @@ def report_json(report: Report) -> dict[str, Any]:
 
 
 def _print_table(reports: list[Report]) -> None:
+    from rich.console import Console  # rich loads for the table only, not for --json
+    from rich.table import Table
+
     console = Console(soft_wrap=False)
     table = Table(show_lines=True)
     for column in ("#", "valid", "params", "FLOPs", "layers"):
@@ -118,6 +118,8 @@ def _row(report: Report) -> tuple[str, str, str, str, str]:
     lines = [report.canonical or report.input]
     lines += [f"note: {note}" for note in report.notes]
     lines += [f"error: {line}" for line in report.error_lines()]
+    from rich.markup import escape
+
     verdict = "[green]yes[/green]" if report.valid else "[red]no[/red]"
     # Inputs and messages may hold '[', which rich would otherwise read as markup.
     return verdict, params, flops, layers, escape("\n".join(lines))
