@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from nasagent.agent.config import ConfigError, RunConfig, config_from_dict
 from nasagent.agent.llm.base import LLMBackend
@@ -167,13 +167,20 @@ def _parent_string(parent: str | Architecture, settings: RunConfig) -> str:
 
 
 def _history(entries: Sequence[HistoryLike]) -> list[HistoryEntry]:
+    return [_history_entry(number, entry) for number, entry in enumerate(entries)]
+
+
+def _history_entry(number: int, entry: HistoryLike) -> HistoryEntry:
+    if isinstance(entry, HistoryEntry):
+        return entry
     try:
-        return [
-            entry if isinstance(entry, HistoryEntry) else HistoryEntry.model_validate(entry)
-            for entry in entries
-        ]
-    except ValueError as error:  # pydantic's ValidationError is a ValueError
-        raise ConfigError(f"invalid history entry: {error}".splitlines()[0]) from None
+        return HistoryEntry.model_validate(entry)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, item['loc'])) or 'entry'}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise ConfigError(f"invalid history entry {number}: {problems}") from None
 
 
 @asynccontextmanager
