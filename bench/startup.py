@@ -7,6 +7,10 @@ Each command runs `--runs` times as a fresh process (the console script next to 
 as a user runs it) after one warm-up run; the median and the spread of the wall times are
 printed, with the slowest imports of one `python -X importtime` run of `inspect`, so a
 regression shows what got imported. Run it on a quiet machine.
+
+Python reads nasagent's modules from bytecode, as an installed wheel does (pip compiles it):
+the benchmark lets the warm-up run write `__pycache__` even where PYTHONDONTWRITEBYTECODE is
+set. `--source-only` keeps that variable, so every start compiles nasagent from source.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ COMMANDS: dict[str, list[str]] = {
     "--help": ["--help"],
     "prompt SEED": ["prompt", CIFAR_SEED],
     "mutate SEED": ["mutate", CIFAR_SEED],
+    "mutate --llm scripted": ["mutate", CIFAR_SEED, "--mutator", "llm", "--llm", "scripted"],
 }
 TARGET_S = 0.5
 
@@ -38,9 +43,15 @@ def console_script() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "nasagent.agent"]
 
 
-def wall_times(argv: list[str], runs: int) -> list[float]:
+def child_env(source_only: bool) -> dict[str, str]:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run(argv, capture_output=True, env=env, check=False)  # warm the file cache
+    if not source_only:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def wall_times(argv: list[str], runs: int, env: dict[str, str]) -> list[float]:
+    subprocess.run(argv, capture_output=True, env=env, check=False)  # file cache, bytecode
     times = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -69,15 +80,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=11)
     parser.add_argument("--out", type=Path, help="Also write the figures as JSON here.")
+    parser.add_argument("--source-only", action="store_true",
+                        help="Keep PYTHONDONTWRITEBYTECODE: compile nasagent on every start.")
     args = parser.parse_args()
     base = console_script()
+    env = child_env(args.source_only)
+    print("bytecode:", "off (compiled from source at each start)"
+          if "PYTHONDONTWRITEBYTECODE" in env else "on (as an installed wheel)")
     results = {}
-    print(f"{'command':<16} {'median s':>9} {'min s':>7} {'max s':>7}  ({args.runs} runs)")
+    print(f"{'command':<22} {'median s':>9} {'min s':>7} {'max s':>7}  ({args.runs} runs)")
     for label, argv in COMMANDS.items():
-        times = wall_times([*base, *argv], args.runs)
+        times = wall_times([*base, *argv], args.runs, env)
         results[label] = {"median_s": statistics.median(times), "min_s": min(times),
                           "max_s": max(times)}
-        print(f"{label:<16} {statistics.median(times):9.3f} {min(times):7.3f} {max(times):7.3f}")
+        print(f"{label:<22} {statistics.median(times):9.3f} {min(times):7.3f} {max(times):7.3f}")
     verdict = "meets" if results["inspect SEED"]["median_s"] < TARGET_S else "misses"
     print(f"inspect SEED {verdict} the {TARGET_S} s target")
     print("slowest imports of `inspect` (cumulative ms):")
@@ -85,6 +101,7 @@ def main() -> None:
         print(f"  {name:<40} {ms:8.1f}")
     if args.out:
         args.out.write_text(json.dumps({"machine": platform.platform(), "runs": args.runs,
+                                        "bytecode": "PYTHONDONTWRITEBYTECODE" not in env,
                                         "results": results}, indent=2))
 
 

@@ -20,13 +20,12 @@ from nasagent.agent.cli.inputs import (
     SearchSpaceOption,
     SeedArchOption,
 )
+from nasagent.agent.cli.search_command import Opt  # its defaults are RunConfig's, as in search
 from nasagent.evaluator.errors import NasAgentError
 
 EXIT_ERROR = 2
 EXIT_STOPPED = 3
 EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
-
-Opt = typer.Option
 
 
 def _split(text: str | None, flag: str, kind: type[int] | type[str]) -> list[Any] | None:
@@ -41,15 +40,20 @@ def _split(text: str | None, flag: str, kind: type[int] | type[str]) -> list[Any
 @app.command()
 def compare(
     config: Annotated[Path | None, Opt("--config", help="TOML file like `search`'s.")] = None,
-    llm: Annotated[str | None, Opt(help="LLM of the llm arm (openai:MODEL, scripted...).")] = None,
+    llm: Annotated[str | None, Opt(
+        key="llm", help="LLM of the llm arm (openai:MODEL, scripted...).")] = None,
     arms: Annotated[str | None, Opt(
-        help="Comma-separated arms: [arms.NAME] of the config, or llm, random (default: the "
-             "config's arms, else llm,random).")] = None,
-    seeds: Annotated[int | None, Opt(help="Seeds per arm: values 0..S-1 (default 5).")] = None,
+        help="Comma-separated arms: \\[arms.NAME] of the config, or llm, random.",
+        show_default="the config's arms, else llm,random")] = None,
+    seeds: Annotated[int | None, Opt(
+        help="Seeds per arm: values 0..S-1.", show_default="5, unless --seed-list")] = None,
     seed_list: Annotated[str | None, Opt("--seed-list", help="Seed values, e.g. 3,7,11.")] = None,
-    iterations: Annotated[int | None, Opt(help="Proposal budget per run.")] = None,
-    out: Annotated[Path | None, Opt("--out", help="Directory (default runs/compare-TIME).")] = None,
-    proxy: Annotated[str | None, Opt(help="Zero-cost proxy.", show_default="gradnorm")] = None,
+    iterations: Annotated[
+        int | None, Opt(key="iterations", help="Proposal budget per run.")
+    ] = None,
+    out: Annotated[Path | None, Opt(
+        "--out", help="Directory.", show_default="runs/compare-TIME")] = None,
+    proxy: Annotated[str | None, Opt(key="proxy", help="Zero-cost proxy.")] = None,
     search_space: SearchSpaceOption = None,
     seed_arch: SeedArchOption = None,
     max_params: MaxParamsOption = None,
@@ -57,36 +61,44 @@ def compare(
     max_layers: MaxLayersOption = None,
     resolution: ResolutionOption = None,
     num_classes: NumClassesOption = None,
-    structure: Annotated[str | None, Opt(help="Structural rules: none or zennas.")] = None,
-    concurrency: Annotated[int | None, Opt(help="Proposals in flight at once, per run.")] = None,
-    population: Annotated[int | None, Opt(help="Population size.")] = None,
-    batch_size: Annotated[int | None, Opt(help="Proxy batch size.")] = None,
+    structure: Annotated[str | None, Opt(
+        key="structure", help="Structural rules: none or zennas.")] = None,
+    concurrency: Annotated[int | None, Opt(
+        key="concurrency", help="Proposals in flight at once, per run.")] = None,
+    population: Annotated[int | None, Opt(key="population", help="Population size.")] = None,
+    batch_size: Annotated[int | None, Opt(key="batch_size", help="Proxy batch size.")] = None,
     max_cost: Annotated[float | None, Opt(
-        help="USD budget of the whole comparison, shared equally by its LLM runs.")] = None,
+        help="USD budget of the whole comparison, shared equally by its LLM runs.",
+        show_default="none")] = None,
     max_total_tokens: Annotated[int | None, Opt(
-        help="Token budget (in + out) of the whole comparison, shared like --max-cost.")] = None,
+        help="Token budget (in + out) of the whole comparison, shared like --max-cost.",
+        show_default="none")] = None,
     train_best: Annotated[int | None, Opt(
         "--train-best", min=1, help="Then train each run's best architecture for E epochs.",
     )] = None,
     data: Annotated[str, Opt(help="Data for --train-best: digits, cifar10:DIR, cifar100:DIR, "
                                   "imagefolder:DIR.")] = "digits",
     score_rtol: Annotated[float | None, Opt(
+        key="score_rtol",
         help="Relative tolerance within which a replayed arm keeps recorded scores.")] = None,
     jobs: Annotated[int, Opt(min=1, help="Runs at once; they share one scoring pool.")] = 1,
     workers: Annotated[
-        int | None, Opt(help="Scoring workers (with --jobs > 1: shared; default the cores).")
+        int | None, Opt(help="Scoring workers (with --jobs > 1: shared).",
+                        show_default="0; with --jobs > 1: the cores")
     ] = None,
     threads: Annotated[
-        int | None, Opt(help="Torch threads per scoring (default: cores / workers).")
+        int | None, Opt(help="Torch threads per scoring.", show_default="cores / workers")
     ] = None,
     score_timeout: Annotated[
-        float | None, Opt(help="Seconds per scoring before it is score_failed (needs workers).")
+        float | None, Opt(help="Seconds per scoring before it is score_failed (needs workers).",
+                          show_default="none")
     ] = None,
     executor: Annotated[
-        str | None, Opt(help="local, or ray (needs the ray extra: nasagent\\[ray]).")
+        str | None,
+        Opt(key="executor", help="local, or ray (needs the ray extra: nasagent\\[ray])."),
     ] = None,
     ray_address: Annotated[
-        str | None, Opt(help="Ray cluster to score on (default: RAY_ADDRESS or a local one).")
+        str | None, Opt(help="Ray cluster to score on.", show_default="RAY_ADDRESS or a local one")
     ] = None,
     progress: Annotated[bool, Opt("--progress/--no-progress")] = True,
 ) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -14,26 +14,60 @@ from nasagent.evaluator.errors import NasAgentError
 Opt = typer.Option
 
 
+def _default(key: str) -> str:
+    """The default `--help` shows for a study setting (StudySettings' field default)."""
+    from nasagent.agent.correlate import StudySettings
+
+    value = StudySettings.model_fields[key].default
+    if value is None:
+        return "none"
+    if isinstance(value, float):
+        return f"{value:g}".replace("e+0", "e").replace("e+", "e")  # 1e6, as the flags take it
+    return ",".join(value) if isinstance(value, tuple) else str(value)
+
+
+def SetOpt(key: str, **kwargs: Any) -> Any:  # noqa: N802
+    """A typer option whose `--help` default is the study's (flags default to None)."""
+    return typer.Option(show_default=_default(key), **kwargs)
+
+
 @app.command()
 def correlate(
     out: Annotated[Path, Opt("--out", help="Study directory (re-running on it resumes).")],
-    archs: Annotated[int | None, Opt(help="Architectures to sample (default 30).")] = None,
-    proxies: Annotated[str | None, Opt(help="'all' or a comma list, e.g. zen,gradnorm.")] = None,
-    data: Annotated[str | None, Opt(help=DATA_HELP + " Default digits.")] = None,
-    epochs: Annotated[int | None, Opt(help="Training epochs per architecture (default 5).")] = None,
-    batch_size: Annotated[int | None, Opt(help="Training batch size (default 128).")] = None,
-    lr: Annotated[float | None, Opt(help="Peak learning rate (default 0.1).")] = None,
-    resolution: Annotated[int | None, Opt(help="Training and scoring resolution (32).")] = None,
-    seed: Annotated[int | None, Opt(help="Seed of sampling, scoring and training (0).")] = None,
-    score_batch_size: Annotated[int | None, Opt(help="Proxy batch size (64).")] = None,
-    search_space: Annotated[str | None, Opt(help="zennas-cifar, zennas-imagenet or all.")] = None,
-    seed_arch: Annotated[str | None, Opt(help="The architecture the chains start from.")] = None,
-    structure: Annotated[str | None, Opt(help="Structural rules: none or zennas.")] = None,
-    max_params: Annotated[float | None, Opt(help="Parameter budget (1e6; 0 = none).")] = None,
-    max_flops: Annotated[float | None, Opt(help="FLOPs budget (0 = none).")] = None,
-    max_layers: Annotated[int | None, Opt(help="Layer budget (18; 0 = none).")] = None,
-    max_chain: Annotated[int | None, Opt(help="Longest mutation chain (12).")] = None,
-    device: Annotated[str | None, Opt(help="auto, cpu or cuda.")] = None,
+    archs: Annotated[int | None, SetOpt("archs", help="Architectures to sample.")] = None,
+    proxies: Annotated[str | None, Opt(
+        help="'all' or a comma list, e.g. zen,gradnorm.", show_default="all")] = None,
+    data: Annotated[str | None, SetOpt("data", help=DATA_HELP)] = None,
+    epochs: Annotated[
+        int | None, SetOpt("epochs", help="Training epochs per architecture.")
+    ] = None,
+    batch_size: Annotated[int | None, SetOpt("batch_size", help="Training batch size.")] = None,
+    lr: Annotated[float | None, SetOpt("lr", help="Peak learning rate.")] = None,
+    resolution: Annotated[
+        int | None, SetOpt("resolution", help="Training and scoring resolution.")
+    ] = None,
+    seed: Annotated[
+        int | None, SetOpt("seed", help="Seed of sampling, scoring and training.")
+    ] = None,
+    score_batch_size: Annotated[
+        int | None, SetOpt("score_batch_size", help="Proxy batch size.")
+    ] = None,
+    search_space: Annotated[
+        str | None, SetOpt("search_space", help="zennas-cifar, zennas-imagenet or all.")
+    ] = None,
+    seed_arch: Annotated[str | None, Opt(
+        help="The architecture the chains start from.",
+        show_default="the zennas-cifar Zen-NAS seed")] = None,
+    structure: Annotated[
+        str | None, SetOpt("structure", help="Structural rules: none or zennas.")
+    ] = None,
+    max_params: Annotated[
+        float | None, SetOpt("max_params", help="Parameter budget (0 = none).")
+    ] = None,
+    max_flops: Annotated[float | None, SetOpt("max_flops", help="FLOPs budget (0 = none).")] = None,
+    max_layers: Annotated[int | None, SetOpt("max_layers", help="Layer budget (0 = none).")] = None,
+    max_chain: Annotated[int | None, SetOpt("max_chain", help="Longest mutation chain.")] = None,
+    device: Annotated[str | None, SetOpt("device", help="auto, cpu or cuda.")] = None,
     progress: Annotated[bool, Opt("--progress/--no-progress", help="Epoch bars.")] = False,
 ) -> None:
     """Sample architectures, score them with every proxy, train each, rank-correlate.

@@ -15,14 +15,16 @@ from nasagent.evaluator.errors import NasAgentError
 @app.command()
 def replay(
     run_dir: Annotated[Path, typer.Argument(help="A recorded run directory.")],
-    out: Annotated[Path | None, typer.Option(help="Where to write the replayed run.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Where to write the replayed run.", show_default="RUN_DIR-replay, beside RUN_DIR",
+    )] = None,
     rescore: Annotated[bool, typer.Option(
         "--rescore/--no-rescore", help="Score again, or reuse the recorded scores."
     )] = True,
     score_rtol: Annotated[float | None, typer.Option(
         "--score-rtol", min=0.0,
         help="Relative tolerance within which a rescored architecture keeps its recorded "
-        "score (default: the run's score_rtol, 1e-3).",
+        "score.", show_default="the run's score_rtol, 1e-3",
     )] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:

@@ -153,17 +153,20 @@ def search(
         float | None, Opt(help="USD per million output tokens of the run's model.")
     ] = None,
     max_cost: Annotated[
-        float | None, Opt(help="Stop dispatching once the committed spend would pass USD.")
+        float | None, Opt(help="Stop dispatching once the committed spend would pass USD.",
+                        show_default="none")
     ] = None,
     max_total_tokens: Annotated[
-        int | None, Opt(help="Stop dispatching once committed tokens (in + out) would pass N.")
+        int | None, Opt(help="Stop dispatching once committed tokens (in + out) would pass N.",
+                        show_default="none")
     ] = None,
     workers: Annotated[int | None, Opt(
         key="workers", help="Scoring worker processes (0: score in this process).")] = None,
     threads: Annotated[int | None, Opt(
         help="Torch threads per scoring.", show_default="cores / workers")] = None,
     score_timeout: Annotated[float | None, Opt(
-        help="Seconds per scoring before it is score_failed (needs workers).")] = None,
+        help="Seconds per scoring before it is score_failed (needs workers).",
+        show_default="none")] = None,
     executor: Annotated[str | None, Opt(
         key="executor", help="local, or ray (needs the ray extra: nasagent\\[ray]).")] = None,
     ray_address: Annotated[str | None, Opt(

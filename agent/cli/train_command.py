@@ -35,10 +35,11 @@ def train(
     seed: Annotated[int, Opt(help="Seed of initialisation, data order and augmentation.")] = 0,
     device: Annotated[str, Opt(help="auto, cpu or cuda.")] = "auto",
     resolution: Annotated[int | None, Opt(
-        min=1, help="Training resolution (default: the run's search resolution, else 32).",
+        min=1, help="Training resolution.", show_default="the run's search resolution, else 32",
     )] = None,
     out: Annotated[Path | None, Opt(
-        help="Output directory (default RUN_DIR/trained, or runs/train-<hash> for a string).",
+        help="Output directory.",
+        show_default="RUN_DIR/trained, or runs/train-<hash> for a block string",
     )] = None,
     resume: Annotated[bool, Opt("--resume", help="Continue from the checkpoint in --out.")] = False,
     progress: Annotated[bool, Opt("--progress/--no-progress")] = True,
