@@ -15,7 +15,7 @@ from typer.testing import CliRunner, Result
 
 from nasagent.agent.cli.app import app
 from nasagent.agent.llm.recording import load_calls
-from nasagent.evaluator import CIFAR_SEED
+from nasagent.evaluator import CIFAR_SEED, IMAGENET_SEED
 
 SECRET = "sk-test-SECRET-mutate-cli-7331"
 LLM = ["--mutator", "llm"]
@@ -126,3 +126,11 @@ def test_a_history_entry_that_is_not_one_names_its_fields() -> None:
 
     assert result.exit_code == 2
     assert "invalid history entry 0: iteration:" in result.stderr and "parent" in result.stderr
+
+
+def test_without_a_config_the_space_is_the_one_holding_the_parent(tmp_path: Path) -> None:
+    result = invoke(IMAGENET_SEED, *LLM, "--llm", "scripted", "--record", str(tmp_path))
+
+    assert result.exit_code == 0, result.stderr
+    (call,) = load_calls(tmp_path)
+    assert "224" in "\n".join(message.content for message in call.messages)

@@ -110,7 +110,8 @@ def mutate_command(
 
     An LLM mutator: N proposals, each with its outcome, architecture, errors and tokens.
     Budgets and the rest of the setting come from the flags, then --config, then the
-    search space's defaults, as in `search`; nothing is scored.
+    search space's defaults, as in `search` (with --config, its search space unless
+    --search-space is given); nothing is scored.
 
     Exit code 0 when every proposal is ok, 1 when one is not (or ARCH is invalid), 2 on
     usage errors (a bad flag, config or history file, or a backend without its API key).
@@ -190,6 +191,8 @@ def _llm_command(
     """Print N proposals of an LLM mutator; exit 1 unless every one is ok."""
     from nasagent.agent.outcomes import Outcome
 
+    if search_space is None and config is None:  # as the random operator picks it
+        search_space = _parent_space(_parse_parent(arch), None)
     settings = _llm_settings(config, {**flags, "mutator": mutator, "seed": seed,
                                       "search_space": search_space})
     entries = _read_history(history)
