@@ -212,7 +212,7 @@ class _Worker:
     ) -> tuple[list[Any], float | None]:
         """Wait for an answer or the worker's end, up to `timeout`; with a memory cap, read the
         worker's memory meanwhile. Returns what is ready and, past the cap, the size reached."""
-        waited = [self.conn, self.process.sentinel]
+        waited: list[Connection | int] = [self.conn, self.process.sentinel]
         if memory_mb is None:
             return wait(waited, timeout), None
         deadline = None if timeout is None else time.monotonic() + timeout
