@@ -75,7 +75,6 @@ EXECUTION_KEYS = (
 compare may set them anew; everything else is fixed when a run starts."""
 
 ARCH_BUDGET_KEYS = ("max_params", "max_flops", "max_layers")
-SPEND_BUDGET_KEYS = ("max_cost", "max_total_tokens")
 LIMIT_KEYS = ("score_timeout", "score_memory")
 """Per-scoring limits; like the budgets, 0 or "none" turns one off."""
 SPACE_DEFAULT_KEYS = ("seed_arch", "resolution", "num_classes", *ARCH_BUDGET_KEYS)
@@ -202,8 +201,8 @@ class RunConfig(BaseModel):
     score_timeout: float | None = None
     """Seconds one scoring may take before it becomes `score_failed` (needs workers)."""
     score_memory: float | None = None
-    """Resident MB a scoring's worker may reach before it becomes `score_failed` (needs
-    workers; see agent.workerpool, and agent.ray_scoring for Ray)."""
+    """Resident MB (2**20 bytes) a scoring's worker may reach before the scoring becomes
+    `score_failed` (needs workers; see agent.workerpool, and agent.ray_scoring for Ray)."""
     ray_address: str | None = None
 
     @field_validator("mutator", "search_space", "proxy")

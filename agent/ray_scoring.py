@@ -12,8 +12,8 @@ At most `slots` tasks are out at once, so a task never waits in Ray's queue whil
 it becomes each task's `memory` reservation (in MB), so Ray places no more scorings on a node
 than its memory holds, and `slots` is bounded by the cluster's memory as by its CPUs. Ray
 does not hold a task to its reservation; what kills a runaway task is Ray's memory monitor,
-which kills the task using the most memory when a node passes its threshold
-(RAY_memory_usage_threshold, 0.95 of the node by default). Such a kill
+which kills a task when its node's memory use passes RAY_memory_usage_threshold (0.95 by
+default; which task, its worker-killing policy decides). Such a kill
 (`ray.exceptions.OutOfMemoryError`) becomes `score_failed` with status `memory`, like a local
 worker past its cap; any other death of a task is `crashed`. A reservation larger than every
 node's memory could never be scheduled, so it is refused before the run starts.

@@ -24,7 +24,9 @@ RSS counts what the worker holds, torch itself included (an idle CPU worker hold
 message saying so. Polling means a scoring that allocates very fast can pass the cap by
 what it allocates in one interval before it is killed: the cap turns a runaway scoring into a
 result before the machine runs short; it is not a hard limit (a cgroup is, for that).
-psutil rather than /proc: the same code on Linux, macOS and Windows.
+psutil rather than /proc: the same code on Linux, macOS and Windows. With CUDA workers the
+cap is on host memory; GPU memory is the CUDA allocator's (its out-of-memory error is the
+scoring's ordinary `error` result).
 """
 
 from __future__ import annotations
@@ -327,7 +329,7 @@ class WorkerPool:
         if self._replace(slot) is None:  # closed under it: nobody reads this result
             return failed_result(settings, ProxyStatus.CRASHED, seconds, "the pool was closed")
         status, message = _FAILURES[kind](detail, self.limits)
-        logger.warning("scoring worker %d: %s; replaced", slot, message)
+        logger.warning("scoring worker %d: %s", slot, message)
         return failed_result(settings, status, seconds, message)
 
     def _live_worker(self, slot: int) -> _Worker:
