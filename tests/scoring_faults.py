@@ -17,7 +17,9 @@ from nasagent.evaluator.proxies import ScoreResult, ScoreSettings
 
 GROW_STEP_MB = 16
 GROW_LIMIT_MB = 2048
-"""How far `grow` goes before it gives up and scores: a cap that never fires shows as `ok`."""
+GROW_HOLD_S = 10.0
+"""How far `grow` goes, and how long it holds that, before it gives up and scores: a cap that
+never fires shows as `ok` (a cap that works kills it long before)."""
 
 
 def faulty(arch: str, settings: ScoreSettings) -> ScoreResult:
@@ -49,6 +51,7 @@ def grow(megabytes: int) -> list[bytes]:
     for _ in range(0, megabytes, GROW_STEP_MB):
         held.append(b"\x01" * (GROW_STEP_MB << 20))
         time.sleep(0.002)
+    time.sleep(GROW_HOLD_S)  # a busy machine may poll late; the kill still finds it here
     return held
 
 
