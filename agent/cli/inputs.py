@@ -64,10 +64,12 @@ NumClassesOption = Annotated[int | None, _space_option(
     "Outputs of the linear head.", "num_classes", "<int>")]
 
 
-def budget_option(help_text: str, metavar: str = BUDGET_METAVAR, off: str = "no budget") -> Any:
+def budget_option(
+    help_text: str, metavar: str = BUDGET_METAVAR, off: str = "no budget", note: str = ""
+) -> Any:
     """A flag read like the budgets (0 or "none": `off`); the configuration parses it
     (agent.config.parse_budget), so it reads the same in a flag, in TOML and on resume."""
-    return typer.Option(help=f"{help_text} (0 or none: {off}).", metavar=metavar)
+    return typer.Option(help=f"{help_text} ({note}0 or none: {off}).", metavar=metavar)
 
 
 MaxCostOption = Annotated[str | None, budget_option(
@@ -79,12 +81,12 @@ CompareMaxCostOption = Annotated[str | None, budget_option(
 CompareMaxTotalTokensOption = Annotated[str | None, budget_option(
     "Token budget (in + out) of the whole comparison, shared like --max-cost", "<N|none>")]
 ScoreTimeoutOption = Annotated[str | None, budget_option(
-    "Seconds per scoring before it is score_failed (needs workers)", "<seconds|none>",
-    "no limit")]
+    "Seconds per scoring before it is score_failed", "<seconds|none>", "no limit",
+    "needs workers; ")]
 ScoreMemoryOption = Annotated[str | None, budget_option(
     "Resident MB a scoring's worker may reach before the scoring is score_failed and the "
-    "worker replaced (needs workers; on Ray: the task's memory reservation)", "<MB|none>",
-    "no limit")]
+    "worker replaced", "<MB|none>", "no limit",
+    "needs workers; on Ray: each task's memory reservation; ")]
 SeedArchOption = Annotated[str | None, typer.Option(
     help="Seed architecture block string.", metavar="<str>",
     show_default="the search space's Zen-NAS seed (fixtures/architectures/)")]
