@@ -6,7 +6,9 @@ secrets (API keys come from the environment only).
 
 A search space brings its task's defaults (seed architecture, resolution, classes, budgets;
 `SpaceDefaults` in evaluator.search_space): a key that is not given takes its space's value.
-A budget of 0 or "none" means no budget, in TOML, in flags and in every command.
+A budget of 0 or "none" means no budget, in TOML, in flags and in every command: the
+architecture budgets, the spend budgets (`max_cost`, `max_total_tokens`) and the per-scoring
+limits (`score_timeout`, `score_memory`) alike.
 """
 
 from __future__ import annotations
@@ -62,9 +64,15 @@ class Mutator(StrEnum):
 
 RZNAS_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)
 
-EXECUTION_KEYS = ("executor", "workers", "threads", "score_timeout", "ray_address")
+EXECUTION_KEYS = (
+    "executor", "workers", "threads", "score_timeout", "score_memory", "ray_address",
+)
 """Where and how scorings run. They never change a score, so a resumed run or a re-run
 compare may set them anew; everything else is fixed when a run starts."""
+
+LIMIT_KEYS = ("score_timeout", "score_memory")
+"""Per-scoring limits; like the budgets, 0 or "none" turns one off."""
+
 
 class RunConfig(BaseModel):
     """Everything that defines a search run. Defaults: the Zen-NAS CIFAR GradNorm setting.
@@ -128,16 +136,21 @@ class RunConfig(BaseModel):
     prices: dict[str, Price] = Field(default_factory=dict)
     price_in: float | None = Field(default=None, ge=0)
     price_out: float | None = Field(default=None, ge=0)
-    max_cost: float | None = Field(default=None, gt=0)
-    max_total_tokens: int | None = Field(default=None, ge=1)
+    max_cost: float | None = None
+    """USD; None (given as 0 or "none"): no cost budget."""
+    max_total_tokens: int | None = None
+    """Tokens in + out; None (given as 0 or "none"): no token budget."""
     # execution (EXECUTION_KEYS; see agent.execution)
     executor: Literal["local", "ray"] = "local"
     workers: int = Field(default=0, ge=0, le=256)
     """Scoring worker processes; 0 scores in this process, one candidate at a time."""
     threads: int | None = Field(default=None, ge=1, le=1024)
     """Torch intra-op threads per scoring; None: the cores divided by the workers."""
-    score_timeout: float | None = Field(default=None, gt=0)
+    score_timeout: float | None = None
     """Seconds one scoring may take before it becomes `score_failed` (needs workers)."""
+    score_memory: float | None = None
+    """Resident MB (2**20 bytes) a scoring's worker may reach before the scoring becomes
+    `score_failed` (needs workers; see agent.workerpool, and agent.ray_scoring for Ray)."""
     ray_address: str | None = None
 
     @field_validator("mutator", "search_space", "proxy")
@@ -175,10 +188,20 @@ class RunConfig(BaseModel):
     def _budget(cls, value: Any) -> Any:
         return parse_budget(value)
 
-    @field_validator("max_layers", mode="before")
+    @field_validator("max_layers", "max_total_tokens", mode="before")
     @classmethod
-    def _layer_budget(cls, value: Any) -> Any:
+    def _whole_budget(cls, value: Any) -> Any:
         return parse_budget(value, integer=True)
+
+    @field_validator("max_cost", mode="before")
+    @classmethod
+    def _spend_budget(cls, value: Any) -> Any:
+        return parse_budget(value)
+
+    @field_validator(*LIMIT_KEYS, mode="before")
+    @classmethod
+    def _limit(cls, value: Any) -> Any:
+        return parse_budget(value, off="no limit")
 
     @field_validator("temperature", mode="before")
     @classmethod
@@ -208,12 +231,15 @@ class RunConfig(BaseModel):
         return known_structure(name)
 
     @model_validator(mode="after")
-    def _timeout_needs_a_worker(self) -> RunConfig:
-        if self.score_timeout is not None and self.executor == "local" and self.workers == 0:
-            raise ValueError(
-                "score_timeout needs scoring in worker processes (a thread cannot be stopped): "
-                "set workers to 1 or more"
-            )
+    def _limits_need_a_worker(self) -> RunConfig:
+        if self.executor != "local" or self.workers > 0:
+            return self
+        for key in LIMIT_KEYS:
+            if getattr(self, key) is not None:
+                raise ValueError(
+                    f"{key} needs scoring in worker processes (a thread in the search process "
+                    "cannot be stopped or measured apart from it): set workers to 1 or more"
+                )
         return self
 
     @property

@@ -3,9 +3,14 @@
 - `local`, workers = 0: one scoring thread in this process (the default; nothing to start).
 - `local`, workers = W >= 1: W worker processes (agent.workerpool), each scoring one
   candidate at a time with `threads` intra-op threads (default: the cores divided by W, so
-  W workers never oversubscribe the machine). A worker that dies or runs past
-  `score_timeout` fails only its candidate and is replaced.
+  W workers never oversubscribe the machine). A worker that dies, runs past `score_timeout`
+  or past `score_memory` (its resident MB, polled by the driver) fails only its candidate
+  and is replaced.
 - `ray`: Ray tasks on a local or existing cluster (agent.ray_scoring; the `ray` extra).
+  `score_memory` is each task's memory reservation there; Ray's own memory monitor kills.
+
+In-process scoring (workers = 0) refuses `score_timeout` and `score_memory` at configuration
+time (RunConfig): a thread can be neither stopped nor measured apart from the search process.
 
 Every executor runs the same seeded protocol on the same settings, so a score depends only on
 the architecture and the proxy settings. Float reductions split over a different number of
@@ -44,6 +49,8 @@ class ExecutionPlan(BaseModel):
     """Torch intra-op threads per scoring (in-process without `threads` set: torch's own)."""
     cores: int
     score_timeout: float | None = None
+    score_memory: float | None = None
+    """MB (see agent.workerpool for local workers, agent.ray_scoring for Ray)."""
     start_method: str | None = None
     gpus: tuple[int | None, ...] = ()
     ray_address: str | None = None
@@ -132,7 +139,8 @@ def plan_local(
     return ExecutionPlan(
         executor="local", workers=config.workers, cores=cores,
         threads=config.threads or default_threads(config.workers, cores),
-        score_timeout=config.score_timeout, start_method=start_method_for(gpus), gpus=gpus,
+        score_timeout=config.score_timeout, score_memory=config.score_memory,
+        start_method=start_method_for(gpus), gpus=gpus,
     )
 
 
@@ -163,7 +171,7 @@ def _local(config: RunConfig) -> Scoring:
         return Scoring(plan, InProcessScoring(config.threads))
     pool = WorkerPool(  # plan_local sets the start method whenever workers >= 1
         plan.workers, plan.threads, start_method=plan.start_method or "spawn", gpus=plan.gpus,
-        timeout=plan.score_timeout,
+        timeout=plan.score_timeout, memory_mb=plan.score_memory,
     )
     return Scoring(plan, pool)
 

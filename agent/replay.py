@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nasagent.agent.config import config_from_dict, load_run_config
+from nasagent.agent.config import LIMIT_KEYS, RunConfig, config_from_dict, load_run_config
 from nasagent.agent.reference import ReferenceScores, drift_records, drift_summary
 from nasagent.agent.runlog import (
     CONFIG_FILE,
@@ -34,6 +34,15 @@ MAX_REPORTED_DIFFERENCES = 20
 LOCAL_EXECUTION = {"executor": "local", "ray_address": None}
 """A replay scores on this machine: where a run was scored never changes a score, and the
 cluster (or the Ray extra) of the recorded run need not exist here."""
+
+
+def local_execution(config: RunConfig) -> dict[str, Any]:
+    """LOCAL_EXECUTION for a replay of `config`. A Ray run with per-scoring limits and no
+    `workers` (on Ray: a slot per CPU) replays them in one local worker, the only place a
+    limit can be applied here."""
+    if config.workers == 0 and any(getattr(config, key) is not None for key in LIMIT_KEYS):
+        return {**LOCAL_EXECUTION, "workers": 1}
+    return dict(LOCAL_EXECUTION)
 
 
 @dataclass(frozen=True)
@@ -86,7 +95,7 @@ def replay_run(
     recorded_config = load_run_config(run_dir / CONFIG_FILE)
     values = recorded_config.model_dump()
     values.update(llm=f"replay:{run_dir / LLM_CALLS_FILE}", model=recorded_config.llm_model)
-    values.update(LOCAL_EXECUTION)
+    values.update(local_execution(recorded_config))
     if score_rtol is not None:
         values["score_rtol"] = score_rtol
     config = config_from_dict(values, source="replay")

@@ -25,8 +25,10 @@ NO_BUDGET = "none"
 """How config.toml writes a budget that is off (TOML has no null); 0 means the same."""
 
 
-def parse_budget(value: object, *, integer: bool = False) -> float | int | None:
-    """A budget from TOML, a flag or Python: 0, "none" or None is no budget.
+def parse_budget(
+    value: object, *, integer: bool = False, off: str = "no budget"
+) -> float | int | None:
+    """A budget (or limit) from TOML, a flag or Python: 0, "none" or None is `off`.
 
     Raises:
         ValueError: a negative, NaN, infinite, non-numeric (or, for `integer`, fractional) value.
@@ -36,10 +38,10 @@ def parse_budget(value: object, *, integer: bool = False) -> float | int | None:
     number = _number(value)
     if number is None or not math.isfinite(number) or number < 0:
         raise ValueError(
-            f"must be a positive number, or 0 or {NO_BUDGET!r} for no budget (got {value!r})"
+            f"must be a positive number, or 0 or {NO_BUDGET!r} for {off} (got {value!r})"
         )
     if integer and not number.is_integer():
-        raise ValueError(f"must be a whole number of layers (got {value!r})")
+        raise ValueError(f"must be a whole number (got {value!r})")
     if number == 0:
         return None
     return int(number) if integer else number

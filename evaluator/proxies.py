@@ -48,6 +48,8 @@ class ProxyStatus(StrEnum):
     """The scoring ran past the run's `score_timeout`; its worker process was killed."""
     CRASHED = "crashed"
     """The worker process died while scoring (OOM kill, segfault); it was replaced."""
+    MEMORY = "memory"
+    """The scoring's worker went past the run's `score_memory`; it was killed and replaced."""
 
 
 class DeviceUnavailableError(NasAgentError, RuntimeError):

@@ -15,11 +15,25 @@ from nasagent.agent.workerpool import score_block_string
 from nasagent.evaluator.errors import NasAgentError
 from nasagent.evaluator.proxies import ScoreResult, ScoreSettings
 
+GROW_STEP_MB = 16
+GROW_LIMIT_MB = 2048
+GROW_HOLD_S = 10.0
+"""How far `grow` goes, and how long it holds that, before it gives up and scores: a cap that
+never fires shows as `ok` (a cap that works kills it long before)."""
+
 
 def faulty(arch: str, settings: ScoreSettings) -> ScoreResult:
     """`exit:N` exits with code N; `sleep:PATH` writes PATH then sleeps; `raise:TEXT` raises
-    a NasAgentError (settings nothing can be scored with); otherwise scores."""
+    a NasAgentError (settings nothing can be scored with); `grow:MB` holds MB more memory,
+    in steps, then scores the seed; otherwise scores."""
     kind, _, detail = arch.partition(":")
+    if kind == "grow":
+        held = grow(int(detail))
+        from nasagent.agent.config import RunConfig
+
+        result = score_block_string(RunConfig().seed_arch, settings)
+        held.clear()
+        return result
     if kind == "raise":
         raise NasAgentError(detail)
     if kind == "exit":
@@ -27,6 +41,25 @@ def faulty(arch: str, settings: ScoreSettings) -> ScoreResult:
     if kind == "sleep":
         Path(detail).write_text(str(os.getpid()), encoding="utf-8")
         time.sleep(120)
+    return score_block_string(arch, settings)
+
+
+def grow(megabytes: int) -> list[bytes]:
+    """Hold `megabytes` of written (so resident) memory, a step at a time like a real
+    allocation pattern, so that a cap watched by polling sees it grow."""
+    held = []
+    for _ in range(0, megabytes, GROW_STEP_MB):
+        held.append(b"\x01" * (GROW_STEP_MB << 20))
+        time.sleep(0.002)
+    time.sleep(GROW_HOLD_S)  # a busy machine may poll late; the kill still finds it here
+    return held
+
+
+def grow_on_some(arch: str, settings: ScoreSettings) -> ScoreResult:
+    """Runs away with memory (up to GROW_LIMIT_MB) on the architectures `crash_on_some`
+    dies on; scores the others."""
+    if crashes(arch):
+        grow(GROW_LIMIT_MB)
     return score_block_string(arch, settings)
 
 

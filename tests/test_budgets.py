@@ -209,6 +209,37 @@ def test_cli_stops_at_the_budget_and_resumes_with_a_higher_one(tmp_path: Path) -
     assert len([e for e in read_events(run) if e.phase == "search"]) == 8
 
 
+def test_resuming_with_the_budget_turned_off_runs_to_the_end(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    common = ["--llm", "scripted", "--iterations", "8", "--concurrency", "2", "--proxy",
+              "params", "--batch-size", "8", "--population", "16", "--no-progress"]
+    first = CliRunner().invoke(app, ["search", *common, "--out", str(run),
+                                     "--max-total-tokens", "3000"])
+    assert first.exit_code == 3 and "token budget reached" in first.output
+    for off in ("none", "0"):  # "0" again on the finished run: nothing to do, still finished
+        again = CliRunner().invoke(app, ["search", "--resume", str(run),
+                                         "--max-total-tokens", off, "--no-progress"])
+        assert again.exit_code == 0, again.output
+        assert json.loads(again.output.splitlines()[-1])["finished"]
+    assert load_config(run / "config.toml").max_total_tokens is None
+    assert len([e for e in read_events(run) if e.phase == "search"]) == 8
+
+
+def test_a_compare_budget_turned_off_on_a_re_run(tmp_path: Path) -> None:
+    from nasagent.agent.compare import resolve_plan, write_plan
+
+    out = tmp_path / "cmp"
+    out.mkdir()
+    plan = resolve_plan(out, overrides={"llm": "scripted", "max_total_tokens": 10_000,
+                                        "max_cost": 1.0, **PRICED}, seeds=[0])
+    write_plan(plan, out / "compare.toml")
+    lifted = resolve_plan(out, overrides={"max_total_tokens": "none", "max_cost": 0})
+    assert (lifted.config.max_total_tokens, lifted.config.max_cost) == (None, None)
+    assert lifted.run_config("llm", 0).max_total_tokens is None
+    kept = resolve_plan(out, overrides={"max_cost": "none"})
+    assert (kept.config.max_total_tokens, kept.config.max_cost) == (10_000, None)
+
+
 def test_replay_compares_spend_only_where_the_recorded_log_holds_it() -> None:
     from nasagent.agent.outcomes import Outcome
     from nasagent.agent.replay import compare_events

@@ -129,6 +129,43 @@ def test_bad_budget_flags_are_one_line_errors_in_every_command(tmp_path: Path) -
     assert sorted(tmp_path.iterdir()) == [reply]
 
 
+@pytest.mark.parametrize(("flag", "value", "expected"), [
+    ("--max-cost", "-1", "or 0 or 'none' for no budget (got '-1')"),
+    ("--max-cost", "nan", "or 0 or 'none' for no budget (got 'nan')"),
+    ("--max-total-tokens", "-5", "or 0 or 'none' for no budget (got '-5')"),
+    ("--max-total-tokens", "nan", "or 0 or 'none' for no budget (got 'nan')"),
+    ("--max-total-tokens", "2.5", "must be a whole number (got '2.5')"),
+    ("--score-timeout", "-3", "or 0 or 'none' for no limit (got '-3')"),
+    ("--score-memory", "nan", "or 0 or 'none' for no limit (got 'nan')"),
+])
+@pytest.mark.parametrize("command", ["search", "compare"])
+def test_bad_spend_budgets_and_limits_are_one_line_errors(
+    tmp_path: Path, command: str, flag: str, value: str, expected: str
+) -> None:
+    out = tmp_path / "out"
+    code, _, err = invoke(command, "--out", str(out), *FAST, "--workers", "1", flag, value)
+    line = one_line_error(err)
+    assert code == 2 and f"{flag}: must be " in line and expected in line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("off", [0, "0", "none", "NONE", None])
+def test_zero_or_none_turns_a_spend_budget_off_in_toml_and_flags(
+    tmp_path: Path, off: object
+) -> None:
+    values = {"max_cost": off, "max_total_tokens": off}
+    assert (load_config(None, values).max_cost, load_config(None, values).max_total_tokens) == (
+        None, None)
+    if off is not None:
+        path = tmp_path / "c.toml"
+        text = f'"{off}"' if isinstance(off, str) else off
+        path.write_text(f"max_cost = {text}\nmax_total_tokens = {text}\n")
+        config = load_config(path)
+        assert config.max_cost is None and config.max_total_tokens is None
+    given = load_config(None, {"max_cost": "2.5", "max_total_tokens": "1e6"})
+    assert (given.max_cost, given.max_total_tokens) == (2.5, 1_000_000)
+
+
 def test_inspect_uses_the_search_space_budgets_and_zero_lifts_them() -> None:
     big = ("SuperConvK3BNRELU(3,32,1,1)SuperResK1K5K1(32,120,1,40,1)"  # ZenNet-2M
            "SuperResK1K5K1(120,176,2,32,3)SuperResK1K7K1(176,272,1,24,3)"
@@ -211,19 +248,23 @@ def test_budget_zero_runs_in_search_and_compare(tmp_path: Path, monkeypatch: pyt
                                                 ) -> None:
     run = tmp_path / "run"
     code, out, err = invoke("search", "--out", str(run), *FAST, "--iterations", "2",
-                            "--max-params", "0", "--max-layers", "none")
-    assert code == 0, err
+                            "--max-params", "0", "--max-layers", "none", "--max-cost", "0",
+                            "--max-total-tokens", "none")
+    assert code == 0, err  # no price needed: there is no cost budget
     assert json.loads(out)["finished"] and f"run folder: {run}" in err
     config = load_config(run / "config.toml")
     assert config.max_params is None and config.max_layers is None
+    assert config.max_cost is None and config.max_total_tokens is None
     fake = FakeRun()
     monkeypatch.setattr(compare_module, "_default_run", lambda: fake)
     cmp = tmp_path / "cmp"
     code, _, err = invoke("compare", "--out", str(cmp), "--iterations", "4", "--seeds", "2",
-                          "--max-params", "0", "--seed-arch", CIFAR_SEED, "--no-progress")
+                          "--max-params", "0", "--seed-arch", CIFAR_SEED, "--max-cost", "none",
+                          "--max-total-tokens", "0", "--no-progress")
     assert code == 0, err
     stored = compare_module.read_plan(cmp / "compare.toml")
     assert stored.config.max_params is None and stored.config.seed_arch == CIFAR_SEED
+    assert stored.config.max_cost is None and stored.config.max_total_tokens is None
     assert len(fake.calls) == 4
 
 

@@ -4,12 +4,13 @@ cost one candidate, execution settings resolve per machine and device."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
 
 import pytest
-from scoring_faults import crash_on_some, crashes, faulty
+from scoring_faults import GROW_LIMIT_MB, crash_on_some, crashes, faulty, grow_on_some
 from typer.testing import CliRunner
 
 import nasagent.agent.cli.search_command  # noqa: F401  (registers the command on the app)
@@ -33,6 +34,9 @@ from nasagent.evaluator.proxies import DeviceUnavailableError, ProxyStatus, Scor
 FAST = {"batch_size": 8, "population": 16, "max_params": 1e6, "max_layers": 18}
 SEED_ARCH = RunConfig().seed_arch
 SETTINGS = ScoreSettings(batch_size=4)
+CAP_MB = 900
+"""A memory cap well above an idle worker (~300 MB with torch) and a seed scoring at batch 4,
+well below what `grow` reaches."""
 
 
 def scripted(**changes: object) -> RunConfig:
@@ -129,22 +133,76 @@ def test_cuda_workers_without_a_gpu_are_a_one_line_cli_error(tmp_path: Path) -> 
     assert "Traceback" not in result.output
 
 
-def test_crashed_scorings_are_score_failed_and_the_run_finishes(tmp_path: Path) -> None:
-    config = scripted(workers=2, iterations=12)
+def _run_with_faults(run_dir: Path, pool: WorkerPool) -> bool:
     plan = ExecutionPlan(executor="local", workers=2, threads=1, cores=2)
-    scoring = Scoring(plan, WorkerPool(2, 1, task=crash_on_some))
+    scoring = Scoring(plan, pool)
     try:
-        result = run_search(config, tmp_path / "run", progress=False, scoring=scoring)
+        return run_search(scripted(workers=2, iterations=12), run_dir, progress=False,
+                          scoring=scoring).finished
     finally:
         scoring.close()
-    assert result.finished
-    events = [e for e in read_events(tmp_path / "run") if e.status is not None]
-    assert [e.iteration for e in read_events(tmp_path / "run")][-1] == 12
+
+
+@pytest.fixture(scope="module")
+def crashed_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run whose worker dies on about a third of the candidates (`crashes`)."""
+    run_dir = tmp_path_factory.mktemp("crashed") / "run"
+    assert _run_with_faults(run_dir, WorkerPool(2, 1, task=crash_on_some))
+    return run_dir
+
+
+def test_crashed_scorings_are_score_failed_and_the_run_finishes(crashed_run: Path) -> None:
+    events = [e for e in read_events(crashed_run) if e.status is not None]
+    assert [e.iteration for e in read_events(crashed_run)][-1] == 12
     crashed = [e for e in events if e.status == "crashed"]
     assert crashed and all(crashes(e.arch or "") for e in crashed)
     assert all(e.outcome is Outcome.SCORE_FAILED and "worker" in " ".join(e.notes)
                for e in crashed)
     assert all(e.outcome is Outcome.OK for e in events if not crashes(e.arch or ""))
+
+
+def test_a_scoring_past_score_memory_fails_only_its_candidate() -> None:
+    pool = WorkerPool(1, 1, task=faulty, memory_mb=CAP_MB)
+    try:
+        before = pool.submit(SEED_ARCH, SETTINGS).result(timeout=240)
+        first_pid = pool.pids()[0]
+        hog = pool.submit(f"grow:{GROW_LIMIT_MB}", SETTINGS).result(timeout=120)
+        after = pool.submit(SEED_ARCH, SETTINGS).result(timeout=240)
+    finally:
+        pool.close()
+    assert hog.status is ProxyStatus.MEMORY and hog.score is None
+    reached = re.search(r"score_memory=900 MB \(its worker reached (\d+) MB resident\)",
+                        hog.message)
+    assert reached and CAP_MB < int(reached.group(1)) < GROW_LIMIT_MB, hog.message
+    assert "killed and replaced" in hog.message
+    assert pool.replaced == 1 and pool.pids()[0] != first_pid
+    assert before.status is ProxyStatus.OK and after.score == before.score  # the new worker
+
+
+def test_a_memory_cap_below_an_idle_worker_stops_before_any_scoring() -> None:
+    pool = WorkerPool(1, 1, memory_mb=20)
+    try:
+        with pytest.raises(ScoringSetupError, match=r"score_memory=20 MB is below what an idle "
+                                                    r"scoring worker already holds \(\d+ MB"):
+            pool.submit(SEED_ARCH, SETTINGS).result(timeout=240)
+    finally:
+        pool.close()
+
+
+def test_memory_runaways_cost_only_their_candidates(tmp_path: Path, crashed_run: Path) -> None:
+    """The same candidates failing by memory instead of by a crash: every other event, and
+    the run's course, are the same."""
+    run_dir = tmp_path / "run"
+    assert _run_with_faults(run_dir, WorkerPool(2, 1, task=grow_on_some, memory_mb=CAP_MB))
+    memory, crashed = read_events(run_dir), read_events(crashed_run)
+    failed = [e for e in memory if e.status == "memory"]
+    assert failed and all(e.outcome is Outcome.SCORE_FAILED and crashes(e.arch or "")
+                          and "score_memory=900 MB" in " ".join(e.notes) for e in failed)
+    differences = compare_events(crashed, memory)
+    assert differences and {name for d in differences for name in d.fields} <= {
+        "status", "notes"}
+    noted = {e.iteration for e in memory if "score_memory" in " ".join(e.notes)}  # + duplicates
+    assert {d.iteration for d in differences} == noted >= {e.iteration for e in failed}
 
 
 def _wait_for(path: Path, seconds: float = 240.0) -> None:
@@ -195,3 +253,36 @@ def test_score_timeout_without_workers_is_a_one_line_cli_error(tmp_path: Path) -
     assert result.exit_code == 2
     assert "score_timeout needs scoring in worker processes" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("key", ["score_timeout", "score_memory"])
+def test_scoring_limits_need_workers_and_0_or_none_turns_them_off(key: str) -> None:
+    with pytest.raises(ConfigError, match=f"{key} needs scoring in worker processes"):
+        load_config(None, {key: 500})
+    assert getattr(load_config(None, {key: "500", "workers": 1}), key) == 500.0
+    for off in (0, "0", "none", "NONE"):
+        assert getattr(load_config(None, {key: off}), key) is None  # no worker needed then
+    for bad in ("-1", "nan", "lots"):
+        with pytest.raises(ConfigError, match=f"--{key.replace('_', '-')}: must be a positive "
+                                              "number, or 0 or 'none' for no limit"):
+            load_config(None, {key: bad, "workers": 1})
+
+
+def test_score_memory_is_recorded_and_may_change_or_go_on_resume(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    common = ["--llm", "scripted", "--batch-size", "8", "--population", "16", "--no-progress"]
+    first = CliRunner().invoke(app, ["search", *common, "--iterations", "3", "--workers", "1",
+                                     "--threads", "1", "--score-memory", "4000", "--out",
+                                     str(run)])
+    assert first.exit_code == 0, first.output
+    assert read_json(run / SUMMARY_FILE)["execution"]["score_memory"] == 4000
+    assert load_config(run / "config.toml").score_memory == 4000
+    again = CliRunner().invoke(app, ["search", "--resume", str(run), "--iterations", "5",
+                                     "--score-memory", "none", "--no-progress"])
+    assert again.exit_code == 0, again.output
+    assert read_json(run / SUMMARY_FILE)["execution"]["score_memory"] is None
+    assert load_config(run / "config.toml").score_memory is None
+    bad = CliRunner().invoke(app, ["search", *common, "--iterations", "2", "--score-memory",
+                                   "4000", "--out", str(tmp_path / "other")])
+    assert bad.exit_code == 2 and "Traceback" not in bad.output
+    assert "score_memory needs scoring in worker processes" in bad.output

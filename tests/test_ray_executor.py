@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,9 +16,13 @@ import nasagent.agent.cli.search_command  # noqa: F401  (registers the command o
 from nasagent.agent.cli.app import app
 from nasagent.agent.compare import make_plan, run_compare
 from nasagent.agent.config import RunConfig
+from nasagent.agent.execution import start_scoring
+from nasagent.agent.ray_scoring import RayScoring, largest_node_mb
 from nasagent.agent.replay import compare_events
 from nasagent.agent.runlog import SUMMARY_FILE, read_events, read_json
 from nasagent.agent.search import run_search
+from nasagent.agent.workerpool import ScoringSetupError
+from nasagent.evaluator.proxies import ProxyStatus, ScoreSettings
 
 VALUES = {"llm": "scripted", "iterations": 8, "concurrency": 3, "batch_size": 8,
           "population": 8, "reflect_every": 4, "threads": 1}
@@ -73,3 +78,37 @@ def test_without_ray_the_flag_names_the_extra(
     ])
     assert result.exit_code == 2
     assert "pip install 'nasagent[ray]'" in result.output and "Traceback" not in result.output
+
+
+def test_score_memory_is_each_ray_tasks_reservation(ray_instance: Any) -> None:
+    node_mb = largest_node_mb(ray_instance)
+    config = RunConfig.model_validate({**VALUES, "executor": "ray",
+                                       "score_memory": round(node_mb * 0.6)})
+    scoring = start_scoring(config)
+    try:  # 2 CPUs would take 2 tasks at once; the node's memory holds one reservation
+        assert (scoring.plan.workers, scoring.plan.score_memory) == (1, config.score_memory)
+        result = scoring.submit(config.seed_arch, ScoreSettings(batch_size=4)).result(120)
+        assert result.status is ProxyStatus.OK  # a reservation the node holds is scheduled
+    finally:
+        scoring.close()
+    with pytest.raises(ScoringSetupError, match="more memory than any Ray node offers"):
+        start_scoring(config.model_copy(update={"score_memory": round(node_mb * 2)}))
+
+
+def test_a_task_rays_memory_monitor_killed_is_status_memory(ray_instance: Any) -> None:
+    def killed(*_args: Any, **_kwargs: Any) -> Any:
+        raise ray_instance.exceptions.OutOfMemoryError(
+            "Task was killed due to the node running low on memory.\nMemory on the node ...")
+
+    ray = SimpleNamespace(remote=ray_instance.remote, exceptions=ray_instance.exceptions,
+                          get=killed, cancel=ray_instance.cancel)
+    backend = RayScoring(ray, slots=1, threads=1, gpus=0.0, timeout=None, owns_ray=False,
+                         memory_mb=512)
+    try:
+        result = backend.submit(RunConfig().seed_arch, ScoreSettings()).result(60)
+    finally:
+        backend.close()
+    assert result.status is ProxyStatus.MEMORY and result.score is None
+    assert "memory monitor killed" in result.message
+    assert "score_memory=512 MB reserved per task" in result.message
+    assert "node running low on memory" in result.message

@@ -19,7 +19,7 @@ import nasagent.agent.cli.replay_command  # noqa: F401  (registers the command o
 import nasagent.agent.cli.search_command  # noqa: F401
 import nasagent.evaluator.proxies as proxies
 from nasagent.agent.cli.app import app
-from nasagent.agent.config import RunConfig
+from nasagent.agent.config import RunConfig, load_config
 from nasagent.agent.demo import DEFAULT_TRANSCRIPT, demo_plan, transcript_dir
 from nasagent.agent.outcomes import Outcome
 from nasagent.agent.reference import ReferenceScores, drift_summary, relative_drift
@@ -151,3 +151,21 @@ def test_a_ray_run_replays_locally_without_ray(
     report = replay_run(recorded, tmp_path / "replayed", rescore=False)
     assert report.identical, [d.describe() for d in report.differences]
     assert 'executor = "local"' in (tmp_path / "replayed" / "config.toml").read_text()
+
+
+def test_a_ray_run_with_scoring_limits_replays_them_in_a_local_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+    import sys
+
+    recorded = tmp_path / "ray-run"
+    shutil.copytree(TRANSCRIPT / "seed-0", recorded)
+    with (recorded / "config.toml").open("a") as config:  # on Ray, limits need no `workers`
+        config.write('executor = "ray"\nscore_timeout = 600.0\nscore_memory = 4000.0\n')
+    monkeypatch.setitem(sys.modules, "ray", None)
+    report = replay_run(recorded, tmp_path / "replayed", rescore=False)
+    assert report.identical, [d.describe() for d in report.differences]
+    replayed = load_config(tmp_path / "replayed" / "config.toml")
+    assert (replayed.executor, replayed.workers) == ("local", 1)
+    assert (replayed.score_timeout, replayed.score_memory) == (600.0, 4000.0)

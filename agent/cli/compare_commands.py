@@ -12,11 +12,15 @@ from rich.console import Console
 
 from nasagent.agent.cli.app import app
 from nasagent.agent.cli.inputs import (
+    CompareMaxCostOption,
+    CompareMaxTotalTokensOption,
     MaxFlopsOption,
     MaxLayersOption,
     MaxParamsOption,
     NumClassesOption,
     ResolutionOption,
+    ScoreMemoryOption,
+    ScoreTimeoutOption,
     SearchSpaceOption,
     SeedArchOption,
 )
@@ -67,12 +71,8 @@ def compare(
         key="concurrency", help="Proposals in flight at once, per run.")] = None,
     population: Annotated[int | None, Opt(key="population", help="Population size.")] = None,
     batch_size: Annotated[int | None, Opt(key="batch_size", help="Proxy batch size.")] = None,
-    max_cost: Annotated[float | None, Opt(
-        help="USD budget of the whole comparison, shared equally by its LLM runs.",
-        show_default="none")] = None,
-    max_total_tokens: Annotated[int | None, Opt(
-        help="Token budget (in + out) of the whole comparison, shared like --max-cost.",
-        show_default="none")] = None,
+    max_cost: CompareMaxCostOption = None,
+    max_total_tokens: CompareMaxTotalTokensOption = None,
     train_best: Annotated[int | None, Opt(
         "--train-best", min=1, help="Then train each run's best architecture for E epochs.",
     )] = None,
@@ -89,10 +89,8 @@ def compare(
     threads: Annotated[
         int | None, Opt(help="Torch threads per scoring.", show_default="cores / workers")
     ] = None,
-    score_timeout: Annotated[
-        float | None, Opt(help="Seconds per scoring before it is score_failed (needs workers).",
-                          show_default="none")
-    ] = None,
+    score_timeout: ScoreTimeoutOption = None,
+    score_memory: ScoreMemoryOption = None,
     executor: Annotated[
         str | None,
         Opt(key="executor", help="local, or ray (needs the ray extra: nasagent\\[ray])."),
@@ -107,8 +105,8 @@ def compare(
     Running it again on the same --out resumes: finished runs are skipped, partial ones resumed.
     With --train-best E each run's best architecture is then trained (cached in RUN/trained/)
     and the report adds held-out top-1 per arm and its test beside the proxy score.
-    The execution flags (--jobs, --workers, --threads, --score-timeout, --executor and
-    --ray-address) may differ between invocations: they never change a score.
+    The execution flags (--jobs, --workers, --threads, --score-timeout, --score-memory,
+    --executor and --ray-address) may differ between invocations: they never change a score.
 
     Ctrl-C or SIGTERM stops cleanly and prints the command that resumes the comparison.
     """
@@ -128,6 +126,7 @@ def compare(
         "structure": structure,
         "score_rtol": score_rtol,
         "workers": workers, "threads": threads, "score_timeout": score_timeout,
+        "score_memory": score_memory,
         "executor": executor, "ray_address": ray_address,
         "seed_arch": seed_arch, "resolution": resolution, "num_classes": num_classes,
     }

@@ -63,6 +63,32 @@ ResolutionOption = Annotated[int | None, _space_option(
     "Input height and width in pixels.", "resolution", "<int>")]
 NumClassesOption = Annotated[int | None, _space_option(
     "Outputs of the linear head.", "num_classes", "<int>")]
+
+
+def budget_option(
+    help_text: str, metavar: str = BUDGET_METAVAR, off: str = "no budget", note: str = ""
+) -> Any:
+    """A flag read like the budgets (0 or "none": `off`); the configuration parses it
+    (agent.config.parse_budget), so it reads the same in a flag, in TOML and on resume."""
+    return typer.Option(help=f"{help_text} ({note}0 or none: {off}).", metavar=metavar,
+                        show_default="none")
+
+
+MaxCostOption = Annotated[str | None, budget_option(
+    "Stop dispatching once the committed spend would pass USD", "<USD|none>")]
+MaxTotalTokensOption = Annotated[str | None, budget_option(
+    "Stop dispatching once committed tokens (in + out) would pass N", "<N|none>")]
+CompareMaxCostOption = Annotated[str | None, budget_option(
+    "USD budget of the whole comparison, shared equally by its LLM runs", "<USD|none>")]
+CompareMaxTotalTokensOption = Annotated[str | None, budget_option(
+    "Token budget (in + out) of the whole comparison, shared like --max-cost", "<N|none>")]
+ScoreTimeoutOption = Annotated[str | None, budget_option(
+    "Seconds per scoring before it is score_failed", "<seconds|none>", "no limit",
+    "needs workers; ")]
+ScoreMemoryOption = Annotated[str | None, budget_option(
+    "Resident MB a scoring's worker may reach before the scoring is score_failed and the "
+    "worker replaced", "<MB|none>", "no limit",
+    "needs workers; on Ray: each task's memory reservation; ")]
 SeedArchOption = Annotated[str | None, typer.Option(
     help="Seed architecture block string.", metavar="<str>",
     show_default="the search space's Zen-NAS seed (fixtures/architectures/)")]

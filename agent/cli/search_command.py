@@ -12,11 +12,15 @@ import typer
 from nasagent.agent.cli.app import app
 from nasagent.agent.cli.inputs import (
     EXIT_USAGE,
+    MaxCostOption,
     MaxFlopsOption,
     MaxLayersOption,
     MaxParamsOption,
+    MaxTotalTokensOption,
     NumClassesOption,
     ResolutionOption,
+    ScoreMemoryOption,
+    ScoreTimeoutOption,
     SearchSpaceOption,
     SeedArchOption,
     fail,
@@ -152,21 +156,14 @@ def search(
     price_out: Annotated[
         float | None, Opt(help="USD per million output tokens of the run's model.")
     ] = None,
-    max_cost: Annotated[
-        float | None, Opt(help="Stop dispatching once the committed spend would pass USD.",
-                        show_default="none")
-    ] = None,
-    max_total_tokens: Annotated[
-        int | None, Opt(help="Stop dispatching once committed tokens (in + out) would pass N.",
-                        show_default="none")
-    ] = None,
+    max_cost: MaxCostOption = None,
+    max_total_tokens: MaxTotalTokensOption = None,
     workers: Annotated[int | None, Opt(
         key="workers", help="Scoring worker processes (0: score in this process).")] = None,
     threads: Annotated[int | None, Opt(
         help="Torch threads per scoring.", show_default="cores / workers")] = None,
-    score_timeout: Annotated[float | None, Opt(
-        help="Seconds per scoring before it is score_failed (needs workers).",
-        show_default="none")] = None,
+    score_timeout: ScoreTimeoutOption = None,
+    score_memory: ScoreMemoryOption = None,
     executor: Annotated[str | None, Opt(
         key="executor", help="local, or ray (needs the ray extra: nasagent\\[ray]).")] = None,
     ray_address: Annotated[str | None, Opt(
@@ -216,7 +213,7 @@ def _resolve(
         raise ConfigError(
             "--resume continues a run with its own config.toml; only --iterations, --max-cost, "
             "--max-total-tokens and the execution flags (--workers, --threads, --score-timeout, "
-            "--executor, --ray-address) may be given "
+            "--score-memory, --executor, --ray-address) may be given "
             f"(got: {', '.join(sorted(given)) or '--config'})"
         )
     check_run_folder(resume, "--resume")
