@@ -262,7 +262,7 @@ class Search:
             await self._cancel_in_flight()
             self.scorer.close()
             self.progress.close()
-        reason = reason or self._all_llm_calls_failed()
+        reason = reason or self._all_llm_calls_failed() or self._nothing_scored()
         finished = reason is None
         self._write_summary(finished, reason, time.monotonic() - started)
         return RunResult(self.run_dir, finished, reason, self.state.best)
@@ -520,6 +520,7 @@ class Search:
             iteration=0, phase="init", mutator=mutator, parent=parent, parent_score=None,
             outcome=outcome, arch=canonical, score=score, status=status, rescored=rescored,
             errors=tuple(report.error_lines()), best_score=None,
+            notes=(result.message,) if result and result.message else (),
             seconds=result.seconds if result else 0.0, timestamp=time.time(),
             **self._cost(architecture), **Spend().fields(),
         )
@@ -534,6 +535,15 @@ class Search:
         last = "; ".join(search[-1].errors)[:300]
         return (f"all {len(search)} proposals failed at the LLM call (last: {last}); the run "
                 f"holds no LLM result: fix the backend and start a new run")
+
+    def _nothing_scored(self) -> str | None:
+        """Why a run in which no architecture got a score is not finished, else None."""
+        if self.state.best is not None:
+            return None
+        failed = [e for e in read_events(self.run_dir) if e.outcome is Outcome.SCORE_FAILED]
+        last = "; ".join(failed[-1].notes)[:300] if failed else "none was scored"
+        return (f"no architecture got a score ({len(failed)} scorings failed; last: {last}): "
+                f"the run has no best architecture")
 
     def _write_summary(self, finished: bool, reason: str | None, wall: float) -> None:
         previous = _read_previous_wall(self.run_dir)

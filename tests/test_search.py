@@ -170,3 +170,24 @@ def test_random_initial_population_and_tournament_selection(tmp_path: Path) -> N
     assert len(population) <= 12
     parents = {e.parent for e in search_events(tmp_path / "run")}
     assert parents - {initial[0].arch}, "past 10 members, parents come from the population"
+
+
+def test_a_run_where_nothing_scores_is_not_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nasagent.evaluator.proxies as proxies
+
+    def failing(architecture: object, settings: object) -> proxies.ScoreResult:
+        return proxies.ScoreResult(proxy="gradnorm", score=None, status=proxies.ProxyStatus.ERROR,
+                                   seconds=0.0, message="out of kernels", seed=0,
+                                   higher_is_better=True)
+
+    monkeypatch.setattr(proxies, "score", failing)  # in-process scoring looks it up per call
+    result = run_search(scripted_config(mutator="random", iterations=4), tmp_path / "run",
+                        progress=False)
+    assert not result.finished and result.best is None
+    assert "no architecture got a score" in (result.stopped_reason or "")
+    assert "out of kernels" in (result.stopped_reason or "")
+    seed_event = read_events(tmp_path / "run")[0]
+    assert seed_event.outcome is Outcome.SCORE_FAILED and seed_event.notes == ("out of kernels",)
+    assert read_json(tmp_path / "run" / SUMMARY_FILE)["finished"] is False
