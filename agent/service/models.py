@@ -220,6 +220,18 @@ class Progress(BaseModel):
     runs_total: int
 
 
+class ArmStatus(BaseModel):
+    """One arm of a comparison: what it sets, who proposes, its progress and its best."""
+
+    name: str
+    label: str = Field(description="as the report's table and legends name the arm")
+    description: str = Field(description="who proposes: backend and model, or no LLM")
+    baseline: bool
+    settings: dict[str, Any] = Field(description="what the arm sets on top of the shared config")
+    progress: Progress
+    best: dict[str, Any] | None
+
+
 class RunStatus(BaseModel):
     id: str
     kind: RunKind
@@ -229,6 +241,7 @@ class RunStatus(BaseModel):
     stopped_reason: str | None = None
     error: str | None = None
     created: float
+    arms: list[ArmStatus] | None = Field(default=None, description="compare only, in order")
 
 
 class RunList(BaseModel):
