@@ -247,7 +247,7 @@ def split_compare_keys(
     if not isinstance(arms, Mapping):
         raise CompareError(
             "`arms` in a config file is a set of tables like [arms.gpt4o] llm = \"openai:gpt-4o\"; "
-            "choose which to run with --arms"
+            "choose which to run with --arms (over HTTP: the request's `arms` list)"
         )
     baseline = values.get(BASELINE_KEY)
     if baseline is not None and not isinstance(baseline, str):

@@ -4,6 +4,7 @@ run's status and report. A real `nasagent serve` on 127.0.0.1, driven with httpx
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -158,3 +159,14 @@ def test_a_key_in_an_arm_is_refused_and_never_echoed(
         assert response.status_code == 422 and "environment" in response.text
         assert secret not in response.text
     assert sorted(server.runs_dir.iterdir()) == before
+
+
+def test_the_readme_compare_request_is_a_valid_plan() -> None:
+    from nasagent.agent.service import api
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    request = readme.split("""-d '{"kind": "compare",""", 1)[1].split("'", 1)[0]
+    body = json.loads('{"kind": "compare",' + request)
+    plan = api.compare_plan(body["config"], body.get("arms"), body["seeds"])  # nothing runs
+    assert plan.arms == ("gpt4o", "noreflect", "random") and plan.baseline == "random"
+    assert plan.run_config("noreflect", 2).reflection is False and plan.seeds == (0, 1, 2)

@@ -198,11 +198,15 @@ class RunState(StrEnum):
 
 
 class RunRequest(RequestBody):
-    """A search or a comparison; `config` holds config-file keys (as `nasagent search`'s)."""
+    """A search or a comparison; `config` holds config-file keys (as `nasagent search`'s, and
+    for a comparison also a compare config file's named arms, `"arms": {"NAME": {...}}`, and
+    `baseline`)."""
 
     kind: RunKind
     config: dict[str, Any] = {}
-    arms: list[str] | None = Field(default=None, description="compare only (default llm,random)")
+    arms: list[str] | None = Field(
+        default=None, description="compare only: which arms run (default: the named arms of "
+        "config, in order, else llm,random)")
     seeds: list[int] | None = Field(default=None, description="compare only (default 0..4)")
 
 
