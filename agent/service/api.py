@@ -50,9 +50,10 @@ from nasagent.evaluator.proxies import ScoreSettings, get_proxy, resolve_device
 from nasagent.evaluator.validation import Constraints, check_string
 
 __all__ = [
-    "DEFAULT_ARMS", "LLM_CALLS_FILE", "arm_label", "REPORT_FILE", "CallRecorder", "ComparePlan",
+    "DEFAULT_ARMS", "LLM_CALLS_FILE", "REPORT_FILE", "CallRecorder", "ComparePlan",
     "CompareResult", "LLMBackend", "ProposalContext", "Proposer", "RecordingBackend",
-    "RunConfig", "RunFunction", "RunResult", "StopSignal", "build_report", "check_parent",
+    "RunConfig", "RunFunction", "RunResult", "StopSignal", "arm_label", "build_report",
+    "check_parent",
     "compare_plan", "describe", "higher_is_better", "constraints",
     "inspect_results", "make_llm", "proposer", "read_config", "read_plan", "run_compare",
     "run_config", "run_search", "score_rows", "score_settings", "start_compare_dir",
