@@ -46,7 +46,7 @@ from nasagent.agent.mutators import MUTATORS
 from nasagent.agent.parallel_runs import run_at_once, shared_scoring
 from nasagent.agent.preflight import check_run_folder, check_run_inputs, holds_single_run
 from nasagent.agent.report import BASELINE_ARM, COMPARE_FILE, ReportResult, build_report
-from nasagent.agent.runlog import CONFIG_FILE, SUMMARY_FILE, read_json
+from nasagent.agent.runlog import CONFIG_FILE, SUMMARY_FILE, read_json, write_text_atomic
 from nasagent.evaluator.errors import NasAgentError, UnknownNameError
 
 if TYPE_CHECKING:
@@ -268,7 +268,8 @@ def dump_plan(plan: ComparePlan) -> str:
 
 
 def write_plan(plan: ComparePlan, path: Path) -> None:
-    path.write_text(dump_plan(plan), encoding="utf-8")
+    # atomic: the service reads compare.toml for a run's status while compare rewrites it
+    write_text_atomic(path, dump_plan(plan))
 
 
 def read_plan(path: Path) -> ComparePlan:

@@ -44,7 +44,9 @@ def client(server: Server) -> Iterator[httpx.Client]:
 def finished(client: httpx.Client, run_id: str, seconds: float = 240.0) -> dict[str, Any]:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        status = client.get(f"/v1/runs/{run_id}").json()
+        response = client.get(f"/v1/runs/{run_id}")
+        assert response.status_code == 200, response.text  # the status of a run never fails
+        status = response.json()
         if status["state"] not in ("queued", "running"):
             return dict(status)
         time.sleep(0.2)
@@ -170,3 +172,28 @@ def test_the_readme_compare_request_is_a_valid_plan() -> None:
     plan = api.compare_plan(body["config"], body.get("arms"), body["seeds"])  # nothing runs
     assert plan.arms == ("gpt4o", "noreflect", "random") and plan.baseline == "random"
     assert plan.run_config("noreflect", 2).reflection is False and plan.seeds == (0, 1, 2)
+
+
+def test_compare_toml_is_never_seen_half_written(tmp_path: Path) -> None:
+    """GET /v1/runs/{id} reads compare.toml while the comparison rewrites it as it starts."""
+    import threading
+
+    from nasagent.agent.compare import make_plan, write_plan
+    from nasagent.agent.config import RunConfig
+
+    plan = make_plan(RunConfig(iterations=3), ["llm", "random"], [0, 1])
+    path = tmp_path / "compare.toml"
+    write_plan(plan, path)
+    stop = time.monotonic() + 0.5
+
+    def rewrite() -> None:
+        while time.monotonic() < stop:
+            write_plan(plan, path)
+
+    writer = threading.Thread(target=rewrite)
+    writer.start()
+    reads = []
+    while time.monotonic() < stop:
+        reads.append(read_plan(path) == plan)  # a torn read raises ConfigError
+    writer.join()
+    assert reads and all(reads)
