@@ -16,6 +16,7 @@ gets the same allowance, and each run stays an independent, resumable run direct
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
@@ -45,7 +46,7 @@ from nasagent.agent.mutators import MUTATORS
 from nasagent.agent.parallel_runs import run_at_once, shared_scoring
 from nasagent.agent.preflight import check_run_folder, check_run_inputs, holds_single_run
 from nasagent.agent.report import BASELINE_ARM, COMPARE_FILE, ReportResult, build_report
-from nasagent.agent.runlog import CONFIG_FILE, SUMMARY_FILE, read_json
+from nasagent.agent.runlog import CONFIG_FILE, SUMMARY_FILE, read_json, write_text_atomic
 from nasagent.evaluator.errors import NasAgentError, UnknownNameError
 
 if TYPE_CHECKING:
@@ -79,10 +80,23 @@ SHARED_KEYS = (
 BUDGET_KEYS = ("max_cost", "max_total_tokens")
 """Whole-comparison budgets: split over the LLM runs, and raisable on a re-run."""
 ARMS_KEY, BASELINE_KEY = COMPARE_ONLY_KEYS
+ARM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+"""An arm's name is a folder name (DIR/<arm>/seed-<s>/): no separators, no `..`."""
 
 
 class CompareError(NasAgentError):
     """A comparison that cannot start or resume; the message says what to change."""
+
+
+class UnfairArmError(CompareError):
+    """An arm that sets settings every arm shares; `keys` names them (for located errors)."""
+
+    def __init__(self, arm: str, keys: Sequence[str]) -> None:
+        self.arm, self.keys = arm, tuple(keys)
+        super().__init__(
+            f"arm {arm!r} sets {', '.join(self.keys)}, which every arm shares (search space, "
+            f"budgets, proxy settings, iterations and seeds); set it outside [arms.{arm}]"
+        )
 
 
 def get_arm(name: str) -> Arm:
@@ -160,14 +174,10 @@ def make_plan(
             or a baseline that is not one of the arms.
         ConfigError: an arm's settings are not a valid run configuration.
     """
-    for name, values in (("arms", list(arms)), ("seeds", list(seeds))):
-        if not values:
-            raise CompareError(f"compare needs at least one value in {name}")
-        if len(set(values)) != len(values):
-            raise CompareError(f"{name} lists a value twice: {values}")
-    settings = {arm: _arm_settings(arm, defined or {}) for arm in arms}
-    if baseline not in arms and baseline != BASELINE_ARM:
-        raise CompareError(f"baseline {baseline!r} is not one of the arms ({', '.join(arms)})")
+    check_listed("arms", arms)
+    check_listed("seeds", seeds)
+    settings = {arm: arm_settings(arm, defined or {}) for arm in arms}
+    check_baseline(baseline, arms)
     for arm, overrides in settings.items():  # a bad override fails here, before any run
         config_from_dict({**config.model_dump(), **overrides}, source=f"[arms.{arm}]")
     plan = ComparePlan(config=config, arms=tuple(arms), seeds=tuple(seeds), baseline=baseline,
@@ -180,20 +190,51 @@ def make_plan(
     return plan
 
 
-def _arm_settings(arm: str, defined: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def check_listed(name: str, values: Sequence[Any]) -> None:
+    """Refuse an empty list of arms or seeds, or one that names a value twice.
+
+    Raises:
+        CompareError: says which.
+    """
+    if not values:
+        raise CompareError(f"compare needs at least one value in {name}")
+    if len(set(values)) != len(values):
+        raise CompareError(f"{name} lists a value twice: {list(values)}")
+
+
+def check_baseline(baseline: str, arms: Sequence[str]) -> None:
+    """Refuse a baseline that is not one of the arms (the default `random` may be absent:
+    then no arm is tested).
+
+    Raises:
+        CompareError: names the arms.
+    """
+    if baseline not in arms and baseline != BASELINE_ARM:
+        raise CompareError(f"baseline {baseline!r} is not one of the arms ({', '.join(arms)})")
+
+
+def arm_settings(arm: str, defined: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """What `arm` sets on top of the shared configuration: its `[arms.NAME]` table, or a
+    built-in arm's overrides.
+
+    Raises:
+        UnknownNameError: neither defined nor built in (the message lists both).
+        UnfairArmError: the table sets a setting every arm shares.
+        CompareError: a name that cannot be a folder, or a table that is not a table.
+    """
     if arm not in defined:
         if arm not in ARMS:
             raise UnknownNameError("arm", arm, sorted({*defined, *ARMS}))
         return {key: str(value) for key, value in ARMS[arm].overrides.items()}
     settings = defined[arm]
+    if not ARM_NAME.match(arm):
+        raise CompareError(f"arm name {arm!r} names a folder: use letters, digits, '_', '-' "
+                           "and '.' (at most 64), starting with a letter or digit")
     if not isinstance(settings, Mapping):
         raise CompareError(f"[arms.{arm}] must be a table of run settings, got {settings!r}")
     unfair = sorted(key for key in settings if key in SHARED_KEYS)
     if unfair:
-        raise CompareError(
-            f"arm {arm!r} sets {', '.join(unfair)}, which every arm shares (search space, "
-            f"budgets, proxy settings, iterations and seeds); set it outside [arms.{arm}]"
-        )
+        raise UnfairArmError(arm, unfair)
     return dict(settings)
 
 
@@ -206,7 +247,7 @@ def split_compare_keys(
     if not isinstance(arms, Mapping):
         raise CompareError(
             "`arms` in a config file is a set of tables like [arms.gpt4o] llm = \"openai:gpt-4o\"; "
-            "choose which to run with --arms"
+            "choose which to run with --arms (over HTTP: the request's `arms` list)"
         )
     baseline = values.get(BASELINE_KEY)
     if baseline is not None and not isinstance(baseline, str):
@@ -227,7 +268,8 @@ def dump_plan(plan: ComparePlan) -> str:
 
 
 def write_plan(plan: ComparePlan, path: Path) -> None:
-    path.write_text(dump_plan(plan), encoding="utf-8")
+    # atomic: the service reads compare.toml for a run's status while compare rewrites it
+    write_text_atomic(path, dump_plan(plan))
 
 
 def read_plan(path: Path) -> ComparePlan:

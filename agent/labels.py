@@ -1,9 +1,10 @@
 """Honest labels: which backend and model produced a run, and whether its token counts are real.
 
-Every table, plot legend, report header and summary names an arm by its mutator and, for the
-LLM mutator, the backend and model behind it: `llm (openai:gpt-4o)`, `llm (scripted stand-in,
-not a model)`, `llm (manual: Claude, recorded 2026-11-23)` (a replay of a shipped transcript
-is named after the transcript's header). A random-mutator run records no LLM.
+Every table, plot legend, report header and summary names an arm by its name and one
+description of who proposes (`describe`): for the LLM mutator the backend and model behind it,
+`llm (openai:gpt-4o)`, `llm (scripted stand-in, not a model)`, `llm (manual: Claude, recorded
+2026-11-23)` (a replay of a shipped transcript is named after the transcript's header); for the
+random mutator `random (Zen-NAS random mutation, no LLM)`. A random-mutator run records no LLM.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from nasagent.agent.runlog import CONFIG_FILE
 from nasagent.agent.session import llm_spec
 
 RANDOM_LABEL = "Zen-NAS random mutation, no LLM"
+REAL_MODEL_BACKENDS = frozenset({"openai", "azure"})
+"""Backend kinds whose `llm_model` is a model a provider serves (the others are stand-ins,
+people or recordings, named by their label instead)."""
 MAX_REPLAY_DEPTH = 4
 """A replay of a replay of ... is followed this deep to find what was recorded first."""
 
@@ -102,9 +106,28 @@ def backend_label(config: RunConfig) -> str | None:
     return None if not MUTATORS.get(config.mutator).needs_llm else _label(config)
 
 
+def describe(config: RunConfig) -> str:
+    """Who proposes in a run, in one phrase: `openai:gpt-4o`, `scripted stand-in, not a
+    model`, `Zen-NAS random mutation, no LLM`; the one text every label is made from."""
+    label = backend_label(config)
+    if label is not None:
+        return label
+    return RANDOM_LABEL if config.mutator == "random" else f"{config.mutator} mutator, no LLM"
+
+
 def arm_label(arm: str, config: RunConfig) -> str:
     """The arm as tables and legends name it: `llm (openai:gpt-4o)`, `random (...)`."""
-    return f"{arm} ({backend_label(config) or RANDOM_LABEL})"
+    return f"{arm} ({describe(config)})"
+
+
+def arm_backend(config: RunConfig) -> dict[str, Any]:
+    """An arm's `backend` record in a comparison's summary: its mutator, its LLM spec (as
+    configured, `{seed}` unfilled), the model (None for a stand-in: it is never called a
+    model) and `description`, the same text as in the arm's label."""
+    needs_llm = MUTATORS.get(config.mutator).needs_llm
+    real = needs_llm and config.llm.partition(":")[0] in REAL_MODEL_BACKENDS
+    return {"mutator": str(config.mutator), "llm": config.llm if needs_llm else None,
+            "model": config.llm_model if real else None, "description": describe(config)}
 
 
 def tokens_estimated(config: RunConfig) -> bool:

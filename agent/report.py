@@ -21,8 +21,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from rich.table import Table
 
 from nasagent.agent.config import RunConfig, load_run_config
-from nasagent.agent.labels import arm_label, backend_label, llm_record, tokens_estimated
-from nasagent.agent.mutators import MUTATORS
+from nasagent.agent.labels import arm_backend, arm_label, tokens_estimated
 from nasagent.agent.outcomes import Outcome
 from nasagent.agent.plots import (
     BEST_SO_FAR_STEM,
@@ -287,7 +286,7 @@ def summarize_runs(
         },
         "comparisons": _comparisons(finals, higher, baseline),
         "shared_settings": shared_settings(runs),
-        "spend": _spend_total(runs),
+        "spend": {**_spend_total(runs), "estimated_arms": _estimated_arms(arms)},
         "incomplete_runs": [str(run.run_dir) for run in runs if not run.counted],
         "problems": _problems(runs, missing),
         "trained": trained_summary(
@@ -389,18 +388,10 @@ def _spend_total(runs: Sequence[RunData]) -> dict[str, Any]:
     return total.fields()
 
 
-def arm_backend(config: RunConfig) -> dict[str, Any]:
-    """Which backend and model an arm's runs used; a stand-in is never called a model."""
-    if not MUTATORS.get(config.mutator).needs_llm:
-        return {"mutator": str(config.mutator), "llm": None, "model": None,
-                "description": "no LLM (Zen-NAS random mutation)"}
-    kind = config.llm.partition(":")[0]
-    real = kind in ("openai", "azure")
-    # a stand-in is named as agent.labels names it (a replay after its transcript's header)
-    description = (f"{kind} model {config.llm_model}" if real else
-                   backend_label(config) or f"{kind} backend, not a model")
-    return {"mutator": str(config.mutator), "llm": config.llm,
-            "model": config.llm_model if real else None, "description": description}
+def _estimated_arms(arms: dict[str, list[RunData]]) -> list[str]:
+    """The arms whose token counts (and so any cost priced from them) are estimates."""
+    return [arm for arm, group in arms.items()
+            if tokens_estimated(group[0].config) and any(run_spend(run).tokens for run in group)]
 
 
 def _finals(runs: Sequence[RunData], iterations: int, higher: bool) -> list[float | None]:
@@ -425,7 +416,6 @@ def _arm_summary(
     search = [e for e in events if e.phase == "search"]
     return {
         "label": arm_label(arm, config),
-        "llm": llm_record(config),
         "tokens_estimated": tokens_estimated(config),
         "seeds": [run.seed for run in planned],
         "counted_seeds": [run.seed for run in runs],
@@ -557,22 +547,29 @@ def _sum_mean_cell(values: dict[str, float | None], spec: str = ".4g") -> str:
     return f"{_number(values['sum'], spec)} / {_number(values['mean'], spec)}"
 
 
-def _tokens_cell(arm: dict[str, Any]) -> str:
-    cached = arm["tokens_cached"]["sum"]
-    cached_text = f" ({_number(cached, '.6g')} cached)" if cached else ""
-    return (f"{_number(arm['tokens_in']['sum'], '.6g')}{cached_text} / "
-            f"{_number(arm['tokens_out']['sum'], '.6g')}")
-
-
-def _tokens_total_cell(arm: dict[str, Any]) -> str:
-    cell = _sum_mean_cell(arm["tokens"], ".6g")
+def _estimate(cell: str, arm: dict[str, Any]) -> str:
+    """`~cell (estimated)` when the arm's token counts are estimates (a stand-in's), so
+    neither its tokens nor a cost priced from them look metered."""
     return f"~{cell} (estimated)" if arm["tokens_estimated"] else cell
 
 
-def _cost_cell(cost: dict[str, Any]) -> str:
+def _tokens_cell(arm: dict[str, Any]) -> str:
+    cached = arm["tokens_cached"]["sum"]
+    cached_text = f" ({_number(cached, '.6g')} cached)" if cached else ""
+    return _estimate(f"{_number(arm['tokens_in']['sum'], '.6g')}{cached_text} / "
+                     f"{_number(arm['tokens_out']['sum'], '.6g')}", arm)
+
+
+def _tokens_total_cell(arm: dict[str, Any]) -> str:
+    return _estimate(_sum_mean_cell(arm["tokens"], ".6g"), arm)
+
+
+def _cost_cell(arm: dict[str, Any]) -> str:
+    cost = arm["cost_usd"]
     if cost["unknown_runs"]:
-        return f"unknown (no price for {cost['unknown_runs']} runs)"
-    return f"{_number(cost['sum'], '.4f')} / {_number(cost['mean'], '.4f')}"
+        runs = cost["unknown_runs"]
+        return f"unknown (no price for {runs} run{'s' if runs > 1 else ''})"
+    return _estimate(f"{_number(cost['sum'], '.4f')} / {_number(cost['mean'], '.4f')}", arm)
 
 
 TABLE_ROWS = (
@@ -585,7 +582,7 @@ TABLE_ROWS = (
     ("LLM calls (sum / per seed)", lambda a: _sum_mean_cell(a["llm_calls"], ".6g")),
     ("tokens (sum / per seed)", _tokens_total_cell),
     ("tokens in / out (sum)", _tokens_cell),
-    ("cost USD (sum / per seed)", lambda a: _cost_cell(a["cost_usd"])),
+    ("cost USD (sum / per seed)", _cost_cell),
     ("wall time s (sum / per seed)", lambda a: _sum_mean_cell(a["wall_seconds"], ".1f")),
     ("structure rules", lambda a: a.get("structure", "-")),
 )

@@ -150,8 +150,13 @@ def read_events(run_dir: Path) -> list[Event]:
 
 def write_json(path: Path, data: Any) -> None:
     """Write a JSON file atomically (temporary file, then rename)."""
+    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a text file atomically, so a reader at the same moment never sees it half-written."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
 

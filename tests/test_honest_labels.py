@@ -18,7 +18,7 @@ import nasagent
 import nasagent.agent.cli.compare_commands  # noqa: F401  (registers the commands on the app)
 import nasagent.agent.cli.search_command  # noqa: F401
 from nasagent.agent.cli.app import app
-from nasagent.agent.compare import run_compare
+from nasagent.agent.compare import make_plan, run_compare
 from nasagent.agent.config import RunConfig
 from nasagent.agent.demo import DEFAULT_TRANSCRIPT, demo_plan, transcript_dir
 from nasagent.agent.labels import arm_label, llm_record, tokens_estimated
@@ -29,7 +29,7 @@ from nasagent.agent.llm.scripted import ScriptedBackend
 from nasagent.agent.outcomes import Outcome
 from nasagent.agent.prompting import mutation_messages
 from nasagent.agent.proposers import ProposalContext, RandomProposer, prompt_settings_for
-from nasagent.agent.report import build_report, p_value_lines, table_rows
+from nasagent.agent.report import build_report, header_lines, p_value_lines, table_rows
 from nasagent.agent.runlog import SUMMARY_FILE, read_json
 from nasagent.agent.search import run_search
 from nasagent.agent.stats import mean_range_band, smallest_p_value
@@ -194,3 +194,79 @@ def test_demo_exits_non_zero_and_names_a_run_that_did_not_replay(
     result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--no-progress"])
     assert result.exit_code == 3, result.output
     assert "llm seed 2" in result.output and "resume with: nasagent demo" in result.output
+
+
+# ---- one description per arm; estimated tokens and costs are marked --------------------------
+
+ESTIMATES = {
+    "stand_in": {"llm": "scripted"},
+    "priced": {"llm": "scripted", "model": "gpt-4o"},  # a price, but estimated tokens
+    "random": {"mutator": "random"},
+}
+
+
+@pytest.fixture(scope="module")
+def estimated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """A real comparison of two scripted arms (one priced) and random, one seed each."""
+    out = tmp_path_factory.mktemp("estimated")
+    config = RunConfig(iterations=3, population=8, reflection=False, **FAST)
+    plan = make_plan(config, list(ESTIMATES), [0], defined=ESTIMATES)
+    result = run_compare(plan, out, progress=False)
+    assert result.report is not None and not result.stopped
+    return out, result.report.summary
+
+
+def row(summary: dict, label: str) -> list[str]:
+    _, rows = table_rows(summary)
+    return next(r for r in rows if r[0] == label)
+
+
+def test_estimated_tokens_are_marked_in_both_token_rows(estimated: tuple[Path, dict]) -> None:
+    _, summary = estimated
+    for label in ("tokens (sum / per seed)", "tokens in / out (sum)"):
+        stand_in, priced, rand = row(summary, label)[1:]
+        assert stand_in.startswith("~") and stand_in.endswith(" (estimated)"), label
+        assert priced.startswith("~") and priced.endswith(" (estimated)"), label
+        assert rand == "0 / 0", label
+    metered = {**summary, "arms": {arm: {**stats, "tokens_estimated": False}
+                                   for arm, stats in summary["arms"].items()}}
+    assert "~" not in row(metered, "tokens in / out (sum)")[1]
+
+
+def test_a_cost_from_estimated_tokens_is_marked_and_an_unknown_one_says_so(
+    estimated: tuple[Path, dict],
+) -> None:
+    out, summary = estimated
+    stand_in, priced, rand = row(summary, "cost USD (sum / per seed)")[1:]
+    assert stand_in == "unknown (no price for 1 run)"
+    assert summary["arms"]["priced"]["cost_usd"]["sum"] > 0
+    assert priced.startswith("~") and priced.endswith(" (estimated)")
+    assert rand == "0.0000 / 0.0000"  # the random arm makes no call: exactly 0, measured
+    assert summary["spend"]["estimated_arms"] == ["stand_in", "priced"]
+    html = (out / "report.html").read_text()
+    assert "the counts of stand_in, priced are estimates" in html
+    assert "~" + priced.lstrip("~").split(" (")[0] in html
+
+
+def test_one_description_names_each_arm_everywhere(
+    estimated: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out, summary = estimated
+    import nasagent.agent.report as report_module
+
+    legends: list[dict[str, str]] = []
+    for name in ("plot_best_so_far", "plot_score_distribution"):
+        monkeypatch.setattr(report_module, name,
+                            lambda *args: legends.append(dict(args[-1])) or [])
+    rebuilt = build_report(out).summary
+    labels = {arm: stats["label"] for arm, stats in rebuilt["arms"].items()}
+    assert labels == {"stand_in": "stand_in (scripted stand-in, not a model)",
+                      "priced": "priced (scripted stand-in, not a model)",
+                      "random": "random (Zen-NAS random mutation, no LLM)"}
+    assert legends == [labels, labels]
+    header, _ = table_rows(rebuilt)
+    assert header[1:] == [f"{label} (n=1)" for label in labels.values()]
+    for arm, stats in rebuilt["arms"].items():
+        assert stats["label"] == f"{arm} ({stats['backend']['description']})"
+    assert rebuilt["arms"]["priced"]["backend"]["model"] is None  # a stand-in is no model
+    assert set(labels.values()) <= set(header_lines(rebuilt))

@@ -14,6 +14,7 @@ import nasagent.agent.compare as compare_module
 from nasagent.agent.cli.app import app
 from nasagent.agent.compare import CompareError, read_plan, resolve_plan, run_compare
 from nasagent.agent.config import ConfigError, load_config
+from nasagent.agent.report import table_rows
 from nasagent.agent.runlog import read_events
 from tests.test_compare import FakeRun
 
@@ -141,10 +142,17 @@ def test_the_report_names_each_arm_backend_and_the_shared_settings(
     assert backends["stand_in"] == {"mutator": "llm", "llm": "scripted", "model": None,
                                     "description": "scripted stand-in, not a model"}
     assert backends["random"]["llm"] is None
+    assert backends["gpt4o"]["description"] == "openai:gpt-4o"
+    for arm, stats in summary["arms"].items():  # one description per arm, in every place
+        assert stats["label"] == f"{arm} ({stats['backend']['description']})"
+        assert "llm" not in stats
     assert summary["shared_settings"]["iterations"] == 10
     assert summary["shared_settings"]["proxy"] == "gradnorm"
     html = (tmp_path / "report.html").read_text()
-    assert "openai model gpt-4o" in html and "scripted stand-in, not a model" in html
+    assert "<td>openai:gpt-4o</td>" in html and "scripted stand-in, not a model" in html
+    assert "Zen-NAS random mutation, no LLM" in html
+    header, _ = table_rows(summary)
+    assert header[1:] == [f"{stats['label']} (n=4)" for stats in summary["arms"].values()]
     assert 'id="shared"' in html and "search_space = zennas-cifar" in html
 
 

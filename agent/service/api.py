@@ -7,34 +7,43 @@ out as `ServiceError`s with the CLI's messages and located errors.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
 from nasagent.agent.cli.inspect_command import report_json
 from nasagent.agent.cli.score_command import score_row
 from nasagent.agent.compare import (
+    ARMS,
     DEFAULT_ARMS,
     ComparePlan,
     CompareResult,
     RunFunction,
+    UnfairArmError,
+    check_baseline,
+    check_listed,
+    check_plan_inputs,
     make_plan,
+    split_compare_keys,
 )
 from nasagent.agent.compare import read_plan as _read_plan
 from nasagent.agent.compare import run_compare as _run_compare
 from nasagent.agent.compare import write_plan as _write_plan
 from nasagent.agent.config import RunConfig, config_from_dict, load_config
+from nasagent.agent.labels import arm_label, describe
 from nasagent.agent.llm.base import LLMBackend
 from nasagent.agent.llm.factory import make_backend
 from nasagent.agent.llm.recording import CallRecorder, RecordingBackend
 from nasagent.agent.proposers import ProposalContext, Proposer, constraints_for, make_proposer
-from nasagent.agent.report import COMPARE_FILE, REPORT_FILE, ReportResult
+from nasagent.agent.report import BASELINE_ARM, COMPARE_FILE, REPORT_FILE, ReportResult
 from nasagent.agent.report import build_report as _build_report
 from nasagent.agent.runlog import CONFIG_FILE, LLM_CALLS_FILE
 from nasagent.agent.search import RunResult, StopSignal, prepare_run_dir
 from nasagent.agent.search import run_search as _run_search
 from nasagent.agent.service.errors import ServiceError
+from nasagent.agent.service.guard import remote_config
 from nasagent.agent.session import backend_options
 from nasagent.evaluator.errors import NasAgentError
 from nasagent.evaluator.proxies import ScoreSettings, get_proxy, resolve_device
@@ -43,12 +52,16 @@ from nasagent.evaluator.validation import Constraints, check_string
 __all__ = [
     "DEFAULT_ARMS", "LLM_CALLS_FILE", "REPORT_FILE", "CallRecorder", "ComparePlan",
     "CompareResult", "LLMBackend", "ProposalContext", "Proposer", "RecordingBackend",
-    "RunConfig", "RunFunction", "RunResult", "StopSignal", "build_report", "check_parent",
-    "compare_plan", "higher_is_better", "constraints",
+    "RunConfig", "RunFunction", "RunResult", "StopSignal", "arm_label", "build_report",
+    "check_parent",
+    "compare_plan", "describe", "higher_is_better", "constraints",
     "inspect_results", "make_llm", "proposer", "read_config", "read_plan", "run_compare",
     "run_config", "run_search", "score_rows", "score_settings", "start_compare_dir",
     "start_search_dir",
 ]
+
+
+T = TypeVar("T")
 
 
 def located(error: ValidationError) -> list[dict[str, Any]]:
@@ -135,11 +148,63 @@ def higher_is_better(proxy: str) -> bool:
     return get_proxy(proxy).higher_is_better
 
 
-def compare_plan(config: RunConfig, arms: list[str], seeds: list[int]) -> ComparePlan:
+def compare_plan(
+    values: dict[str, Any], arms: list[str] | None, seeds: list[int]
+) -> ComparePlan:
+    """A comparison from config-file keys, checked as `nasagent compare --config` checks one.
+
+    `values` may hold `[arms.NAME]` tables (`"arms": {"NAME": {...}}`) and `baseline`, as a
+    compare config file does; `arms` picks which arms run (default: the defined ones in
+    order, else llm and random). The service's rules on the top-level config (no base_url,
+    no backend that reads server files) apply to every arm, and nothing is written.
+
+    Raises:
+        ServiceError: 422, the one-line error and the located field (`config.arms.NAME.KEY`).
+    """
+    shared, defined, baseline = _located(split_compare_keys, "config.arms")(values)
+    for name, settings in defined.items():
+        if isinstance(settings, dict):
+            remote_config(settings, f"config.arms.{name}")
+    config = run_config(remote_config(shared))
+    chosen = list(arms) if arms is not None else list(defined) or list(DEFAULT_ARMS)
+    _located(check_listed, "arms")("arms", chosen)
+    _located(check_listed, "seeds")("seeds", seeds)
+    baseline = baseline or BASELINE_ARM
+    _located(check_baseline, "config.baseline")(baseline, chosen)
+    for arm in chosen:
+        _check_arm(config, arm, defined, seeds[0])
+    return _located(make_plan, "config")(config, chosen, seeds, defined=defined,
+                                         baseline=baseline)
+
+
+def _check_arm(
+    config: RunConfig, arm: str, defined: dict[str, Any], seed: int
+) -> None:
+    """One arm alone through compare's checks and the run's input checks, located."""
+    where = f"config.arms.{arm}" if arm in defined else "arms" if arm not in ARMS else "config"
     try:
-        return make_plan(config, arms, seeds)
+        plan = make_plan(config, [arm], [seed], defined=defined, baseline=arm)
+        check_plan_inputs(plan)
+    except UnfairArmError as error:
+        raise ServiceError(str(error), status=422, errors=[
+            {"field": f"{where}.{key}", "message": "shared by every arm; set it in config"}
+            for key in error.keys
+        ]) from None
     except NasAgentError as error:
-        raise ServiceError(str(error), status=422) from None
+        raise ServiceError(str(error), status=422,
+                           errors=[{"field": where, "message": str(error)}]) from None
+
+
+def _located(check: Callable[..., T], field: str) -> Callable[..., T]:
+    """`check` with its NasAgentError answered as a 422 located at `field`."""
+    def checked(*args: Any, **kwargs: Any) -> T:
+        try:
+            return check(*args, **kwargs)
+        except NasAgentError as error:
+            raise ServiceError(str(error), status=422,
+                               errors=[{"field": field, "message": str(error)}]) from None
+
+    return checked
 
 
 # ---- mutation -------------------------------------------------------------------------------

@@ -263,10 +263,13 @@ def _add_run_routes(app: FastAPI, manager: RunManager) -> None:
 
     @app.post("/v1/runs", response_model=RunCreated, status_code=201)
     def create_run(body: RunRequest) -> RunCreated:
-        """Start a search or a comparison from config-file keys; it is queued at once."""
-        config = api.run_config(remote_config(dict(body.config)))
-        job = (manager.submit_search(_search_only(body, config))
-               if body.kind is RunKind.SEARCH else manager.submit_compare(_plan(body, config)))
+        """Start a search or a comparison from config-file keys; it is queued at once.
+
+        A comparison's config may define named arms (`"arms": {"NAME": {...}}`, the
+        `[arms.NAME]` tables of a compare config file) and `baseline`; `arms` picks which run.
+        """
+        job = (manager.submit_search(_search_config(body))
+               if body.kind is RunKind.SEARCH else manager.submit_compare(_plan(body)))
         return RunCreated(id=job.record.id, state=job.record.state)
 
     @app.get("/v1/runs", response_model=RunList)
@@ -322,12 +325,18 @@ def _ended(record: Any) -> str | None:
                        "error": record.error})
 
 
-def _search_only(body: RunRequest, config: api.RunConfig) -> api.RunConfig:
-    if body.arms is not None or body.seeds is not None:
-        raise ServiceError("arms and seeds are for kind 'compare'", status=422)
-    return config
+def _search_config(body: RunRequest) -> api.RunConfig:
+    given = [name for name, value in (("arms", body.arms), ("seeds", body.seeds),
+                                      ("config.arms", body.config.get("arms")),
+                                      ("config.baseline", body.config.get("baseline")))
+             if value is not None]
+    if given:
+        raise ServiceError(f"{', '.join(given)}: for kind 'compare' only", status=422,
+                           errors=[{"field": name, "message": "for kind 'compare' only"}
+                                   for name in given])
+    return api.run_config(remote_config(dict(body.config)))
 
 
-def _plan(body: RunRequest, config: api.RunConfig) -> api.ComparePlan:
+def _plan(body: RunRequest) -> api.ComparePlan:
     seeds = list(DEFAULT_COMPARE_SEEDS if body.seeds is None else body.seeds)
-    return api.compare_plan(config, list(body.arms or api.DEFAULT_ARMS), seeds)
+    return api.compare_plan(dict(body.config), body.arms, seeds)

@@ -37,25 +37,30 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def remote_config(values: dict[str, Any]) -> dict[str, Any]:
+def remote_config(values: dict[str, Any], where: str = "config") -> dict[str, Any]:
     """Config keys from an HTTP client, refused where they would reach the server's secrets
-    or files: `base_url` (the server's key would go there) and path-based LLM backends."""
+    or files: `base_url` (the server's key would go there) and path-based LLM backends.
+
+    `where` locates the keys in the request (`config`, or `config.arms.NAME` for an arm).
+    """
     if values.get("base_url") is not None:
+        field = f"{where}.base_url"
         raise ServiceError(
-            "config.base_url is not accepted over HTTP (the server's API key would be sent "
-            "there); set OPENAI_BASE_URL in the server's environment", status=422,
+            f"{field} is not accepted over HTTP (the server's API key would be sent there); "
+            "set OPENAI_BASE_URL in the server's environment", status=422,
+            errors=[{"field": field, "message": "not accepted over HTTP"}],
         )
-    check_llm_spec(values.get("llm"), "config.llm")
+    check_llm_spec(values.get("llm"), f"{where}.llm")
     return values
 
 
 def check_llm_spec(spec: Any, where: str) -> None:
     prefix = str(spec).partition(":")[0].strip() if spec is not None else ""
     if prefix in SERVER_FILE_BACKENDS:
-        raise ServiceError(
-            f"{where}: the {prefix!r} backend reads files on the server and is not accepted "
-            "over HTTP; use scripted, openai:MODEL or azure:DEPLOYMENT", status=422,
-        )
+        message = (f"the {prefix!r} backend reads files on the server and is not accepted "
+                   "over HTTP; use scripted, openai:MODEL or azure:DEPLOYMENT")
+        raise ServiceError(f"{where}: {message}", status=422,
+                           errors=[{"field": where, "message": message}])
 
 
 class Guard:

@@ -198,11 +198,15 @@ class RunState(StrEnum):
 
 
 class RunRequest(RequestBody):
-    """A search or a comparison; `config` holds config-file keys (as `nasagent search`'s)."""
+    """A search or a comparison; `config` holds config-file keys (as `nasagent search`'s, and
+    for a comparison also a compare config file's named arms, `"arms": {"NAME": {...}}`, and
+    `baseline`)."""
 
     kind: RunKind
     config: dict[str, Any] = {}
-    arms: list[str] | None = Field(default=None, description="compare only (default llm,random)")
+    arms: list[str] | None = Field(
+        default=None, description="compare only: which arms run (default: the named arms of "
+        "config, in order, else llm,random)")
     seeds: list[int] | None = Field(default=None, description="compare only (default 0..4)")
 
 
@@ -220,6 +224,18 @@ class Progress(BaseModel):
     runs_total: int
 
 
+class ArmStatus(BaseModel):
+    """One arm of a comparison: what it sets, who proposes, its progress and its best."""
+
+    name: str
+    label: str = Field(description="as the report's table and legends name the arm")
+    description: str = Field(description="who proposes: backend and model, or no LLM")
+    baseline: bool
+    settings: dict[str, Any] = Field(description="what the arm sets on top of the shared config")
+    progress: Progress
+    best: dict[str, Any] | None
+
+
 class RunStatus(BaseModel):
     id: str
     kind: RunKind
@@ -229,6 +245,7 @@ class RunStatus(BaseModel):
     stopped_reason: str | None = None
     error: str | None = None
     created: float
+    arms: list[ArmStatus] | None = Field(default=None, description="compare only, in order")
 
 
 class RunList(BaseModel):

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from nasagent.agent.runlog import BEST_FILE, EVENTS_FILE, iter_jsonl, read_json, write_json
 from nasagent.agent.service import api
 from nasagent.agent.service.errors import Busy, Conflict, NotFound
-from nasagent.agent.service.models import Progress, RunKind, RunState, RunStatus
+from nasagent.agent.service.models import ArmStatus, Progress, RunKind, RunState, RunStatus
 from nasagent.evaluator.errors import NasAgentError
 
 logger = logging.getLogger(__name__)
@@ -303,13 +303,18 @@ class RunManager:
 def status(job: Job) -> RunStatus:
     """A run's state, progress and best event, read from its directory."""
     record = job.record
+    arms = None
     if record.kind is RunKind.SEARCH:
         progress, best = _search_progress(job.directory)
     else:
-        progress, best = _compare_progress(job.directory)
+        plan = api.read_plan(job.directory)
+        higher = api.higher_is_better(plan.config.proxy)
+        arms = [_arm_status(plan, job.directory, arm, higher) for arm in plan.arms]
+        progress, best = _compare_progress(arms, higher)
     return RunStatus(
         id=record.id, kind=record.kind, state=record.state, best=best, progress=progress,
         stopped_reason=record.stopped_reason, error=record.error, created=record.created,
+        arms=arms,
     )
 
 
@@ -336,20 +341,38 @@ def _search_progress(run_dir: Path) -> tuple[Progress, dict[str, object] | None]
     return progress, _best(run_dir)
 
 
-def _compare_progress(out: Path) -> tuple[Progress, dict[str, object] | None]:
-    plan = api.read_plan(out)
-    higher = api.higher_is_better(plan.config.proxy)
+def _arm_status(plan: api.ComparePlan, out: Path, arm: str, higher: bool) -> ArmStatus:
+    """One arm's progress and best over its seeds, named as the report names it."""
     done, finished, best = 0, 0, None
     for seed in plan.seeds:
-        for arm in plan.arms:
-            run_dir = plan.run_dir(out, arm, seed)
-            applied = _applied(run_dir)
-            done += applied
-            finished += applied >= plan.config.iterations
-            best = _better(best, _best(run_dir), f"{arm}/seed-{seed}", higher)
-    runs = len(plan.seeds) * len(plan.arms)
-    progress = Progress(iterations=done, total=runs * plan.config.iterations,
-                        runs_finished=finished, runs_total=runs)
+        run_dir = plan.run_dir(out, arm, seed)
+        applied = _applied(run_dir)
+        done += applied
+        finished += applied >= plan.config.iterations
+        best = _better(best, _best(run_dir), f"{arm}/seed-{seed}", higher)
+    config = plan.run_config(arm, plan.seeds[0])
+    progress = Progress(iterations=done, total=len(plan.seeds) * plan.config.iterations,
+                        runs_finished=finished, runs_total=len(plan.seeds))
+    return ArmStatus(name=arm, label=api.arm_label(arm, config),
+                     description=api.describe(config),
+                     baseline=arm == plan.baseline, settings=dict(plan.settings_of(arm)),
+                     progress=progress, best=best)
+
+
+def _compare_progress(
+    arms: list[ArmStatus], higher: bool
+) -> tuple[Progress, dict[str, object] | None]:
+    """The whole comparison's progress, and its best over every arm."""
+    progress = Progress(
+        iterations=sum(a.progress.iterations for a in arms),
+        total=sum(a.progress.total for a in arms),
+        runs_finished=sum(a.progress.runs_finished for a in arms),
+        runs_total=sum(a.progress.runs_total for a in arms),
+    )
+    best: dict[str, object] | None = None
+    for arm in arms:
+        if arm.best is not None:
+            best = _better(best, arm.best, str(arm.best["run"]), higher)
     return progress, best
 
 
