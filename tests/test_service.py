@@ -118,6 +118,7 @@ def test_credentials_are_refused_and_never_echoed(client: httpx.Client, body: di
 
 @pytest.mark.parametrize("config", [
     {"base_url": "http://elsewhere.invalid/v1"},
+    {"executor": "ray", "ray_address": "10.0.0.1:6379"},
     {"llm": "replay:/etc/passwd"},
     {"llm": "manual:/tmp"},
 ])

@@ -37,19 +37,28 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+SERVER_ONLY_KEYS = {
+    "base_url": "the server's API key would be sent there; set OPENAI_BASE_URL in the "
+                "server's environment",
+    "ray_address": "the server would connect to a cluster the client names; start the server "
+                   "with RAY_ADDRESS in its environment",
+}
+"""Config keys only the server's own environment may set, and why."""
+
+
 def remote_config(values: dict[str, Any], where: str = "config") -> dict[str, Any]:
-    """Config keys from an HTTP client, refused where they would reach the server's secrets
-    or files: `base_url` (the server's key would go there) and path-based LLM backends.
+    """Config keys from an HTTP client, refused where they would reach the server's secrets,
+    files or network: SERVER_ONLY_KEYS (`base_url`, `ray_address`) and path-based LLM backends.
 
     `where` locates the keys in the request (`config`, or `config.arms.NAME` for an arm).
     """
-    if values.get("base_url") is not None:
-        field = f"{where}.base_url"
-        raise ServiceError(
-            f"{field} is not accepted over HTTP (the server's API key would be sent there); "
-            "set OPENAI_BASE_URL in the server's environment", status=422,
-            errors=[{"field": field, "message": "not accepted over HTTP"}],
-        )
+    for key, why in SERVER_ONLY_KEYS.items():
+        if values.get(key) is not None:
+            field = f"{where}.{key}"
+            raise ServiceError(
+                f"{field} is not accepted over HTTP ({why})", status=422,
+                errors=[{"field": field, "message": "not accepted over HTTP"}],
+            )
     check_llm_spec(values.get("llm"), f"{where}.llm")
     return values
 
