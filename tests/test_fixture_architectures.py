@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from nasagent.agent.cli import app
+from nasagent.agent.cli.app import app
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "architectures"
 

@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from bench.service_load import SMALL, Server, serving
-from nasagent.agent.cli import app, serve_command
+from nasagent.agent.cli import serve_command
+from nasagent.agent.cli.app import app
 from nasagent.agent.llm.recording import load_calls
 from nasagent.evaluator import CIFAR_SEED
 

@@ -26,7 +26,7 @@ from nasagent.evaluator import CIFAR_SEED
 HEAVY = ("torch", "matplotlib", "scipy", "openai")
 
 PROBE = """
-import json, runpy, sys
+import gc, json, runpy, sys
 sys.argv = ["nasagent", *sys.argv[1:]]
 try:
     runpy.run_module("nasagent.agent", run_name="__main__")
@@ -35,7 +35,8 @@ except SystemExit as exit:
 else:
     code = 0
 heavy = sorted(name for name in {heavy!r} if name in sys.modules)
-print(json.dumps({{"code": code, "heavy": heavy, "modules": sorted(sys.modules)}}), file=sys.stderr)
+print(json.dumps({{"code": code, "heavy": heavy, "modules": sorted(sys.modules),
+                  "collector_on": gc.isenabled()}}), file=sys.stderr)
 """
 
 CHILD = CIFAR_SEED.replace("(8,16,1,8,1)", "(8,16,1,8,2)")
@@ -75,6 +76,7 @@ def run_probe(args: list[str], tmp_path: Path) -> dict[str, Any]:
     )
     result: dict[str, Any] = json.loads(done.stderr.strip().splitlines()[-1])
     assert result["code"] in (0, None), done.stderr
+    assert result["collector_on"], "start-up paused the garbage collector and left it paused"
     return result
 
 

@@ -104,6 +104,12 @@ class _StandIn(TyperCommand):
     """A command whose module is not imported yet: its name and summary, for help listings."""
 
 
+def import_command(argv: list[str]) -> None:
+    """Import the module of the command `argv` names first, if any (start-up: see `main`)."""
+    if argv and argv[0] in COMMANDS:
+        importlib.import_module(f"{_PACKAGE}.{COMMANDS[argv[0]].module}")
+
+
 def _load(name: str) -> Command:
     """Import the module of command `name` and build its click command."""
     importlib.import_module(f"{_PACKAGE}.{COMMANDS[name].module}")
