@@ -165,7 +165,7 @@ def sample_architectures(settings: StudySettings, constraints: Constraints) -> l
     if not report.valid:
         raise StudyError(f"the seed architecture is invalid here: {report.error_lines()[0]}")
     rng = random.Random(settings.seed)
-    mutator = RandomMutator(settings.search_space, seed=rng.randrange(2**32))
+    mutator = RandomMutator.drawn(rng, settings.search_space)
     pool: dict[str, float] = {}
     for _ in range(settings.archs * MAX_CHAINS_FACTOR):
         if len(pool) >= settings.archs * POOL_FACTOR:

@@ -114,9 +114,8 @@ class RandomProposer:
         self.constraints = constraints_for(config)
 
     async def propose(self, context: ProposalContext) -> Proposal:
-        mutator = RandomMutator(
-            self.config.search_space, seed=context.rng.randrange(2**32),
-            type_weights=self.config.type_weights,
+        mutator = RandomMutator.drawn(
+            context.rng, self.config.search_space, self.config.type_weights
         )
         parent = parse(context.parent)
         child = mutator.mutate(parent, num_replaces=context.num_replaces)

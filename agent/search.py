@@ -492,10 +492,7 @@ class Search:
         from nasagent.evaluator.mutation import RandomMutator
 
         rng = random.Random(f"{self.config.seed}:init:{k}")
-        mutator = RandomMutator(
-            self.config.search_space, seed=rng.randrange(2**32),
-            type_weights=self.config.type_weights,
-        )
+        mutator = RandomMutator.drawn(rng, self.config.search_space, self.config.type_weights)
         return mutator.mutate(seed, num_replaces=2)
 
     async def _init_event(

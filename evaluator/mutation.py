@@ -232,6 +232,21 @@ class RandomMutator:
         self._weights = res_type_weights(self.space, self.type_weights)
         self._rng = random.Random(seed)
 
+    @classmethod
+    def drawn(
+        cls,
+        rng: random.Random,
+        search_space: str | SearchSpace = "zennas-cifar",
+        type_weights: TypeWeights | str = TypeWeights.ZENNAS,
+    ) -> RandomMutator:
+        """A mutator seeded with the next draw of `rng`.
+
+        How a proposal seeded `s` (`nasagent.mutate(..., seed=s)`, `nasagent mutate --seed s`,
+        `POST /v1/mutate`) and every search's random proposal seed their mutator, so the same
+        seed gives the same child everywhere.
+        """
+        return cls(search_space, seed=rng.randrange(2**32), type_weights=type_weights)
+
     def mutate(self, arch: Architecture, num_replaces: int = 1) -> Architecture:
         """Return a random mutation of `arch`.
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import random
 
 import typer
 from typer.core import TyperGroup
 from typer.testing import CliRunner, Result
 
+import nasagent
 import nasagent.agent.cli.mutate_command  # noqa: F401  (registers the command on the app)
 from nasagent.agent.cli.app import app
 from nasagent.evaluator import CIFAR_SEED, IMAGENET_SEED, parse
@@ -31,16 +33,22 @@ def test_prints_n_canonical_children_deterministically() -> None:
     assert invoke(CIFAR_SEED, "--n", "5", "--seed", "4").stdout != first.stdout
 
 
-def test_output_equals_the_library_mutator() -> None:
+def test_proposal_i_is_the_python_api_child_of_seed_plus_i() -> None:
     result = invoke(CIFAR_SEED, "--n", "4", "--seed", "9", "--replaces", "2")
-    mutator = RandomMutator("zennas-cifar", seed=9)
-    expected = [str(mutator.mutate(parse(CIFAR_SEED), 2)) for _ in range(4)]
+    expected = [nasagent.mutate(CIFAR_SEED, seed=seed, num_replaces=2).arch
+                for seed in range(9, 13)]
     assert result.stdout.splitlines() == expected
+
+
+def test_each_line_can_be_drawn_again_on_its_own() -> None:
+    five = invoke(CIFAR_SEED, "--n", "5", "--seed", "20").stdout.splitlines()
+    assert invoke(CIFAR_SEED, "--seed", "23").stdout.splitlines() == [five[3]]
 
 
 def test_defaults_print_one_child_of_seed_zero() -> None:
     result = invoke(CIFAR_SEED)
-    assert result.stdout.splitlines() == [str(RandomMutator(seed=0).mutate(parse(CIFAR_SEED)))]
+    mutator = RandomMutator.drawn(random.Random(0))
+    assert result.stdout.splitlines() == [str(mutator.mutate(parse(CIFAR_SEED)))]
 
 
 def test_json_lines_name_parent_child_and_seed() -> None:
@@ -50,9 +58,10 @@ def test_json_lines_name_parent_child_and_seed() -> None:
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(lines) == 3
     space = get_search_space("zennas-imagenet")
+    assert [line["seed"] for line in lines] == [2, 3, 4]
     for line in lines:
         assert set(line) == {"parent", "child", "seed"}
-        assert line["parent"] == IMAGENET_SEED and line["seed"] == 2
+        assert line["parent"] == IMAGENET_SEED
         assert all(block.op in space for block in parse(line["child"]).blocks)
 
 

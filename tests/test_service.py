@@ -10,6 +10,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+import nasagent
 from bench.service_load import SMALL, Server, serving
 from nasagent.agent.cli import serve_command
 from nasagent.agent.cli.app import app
@@ -79,6 +80,17 @@ def test_mutate_random_gives_a_valid_child(client: httpx.Client) -> None:
     first = client.post("/v1/mutate", json=body).json()
     assert first["outcome"] in ("ok", "over_budget") and first["arch"] != CIFAR_SEED
     assert first["tokens"] == 0 and first == client.post("/v1/mutate", json=body).json()
+
+
+def test_mutate_random_gives_the_child_of_the_cli_and_the_python_api(
+    client: httpx.Client
+) -> None:
+    """One seed, one child: `nasagent mutate --seed s`, `nasagent.mutate(seed=s)`, the API."""
+    served = [client.post("/v1/mutate", json={"parent": CIFAR_SEED, "seed": seed}).json()["arch"]
+              for seed in range(5, 9)]
+    cli = CliRunner().invoke(app, ["mutate", CIFAR_SEED, "--seed", "5", "--n", "4"])
+    assert served == cli.stdout.splitlines()
+    assert served == [nasagent.mutate(CIFAR_SEED, seed=seed).arch for seed in range(5, 9)]
 
 
 def test_mutate_with_the_scripted_llm_records_the_call(

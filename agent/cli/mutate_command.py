@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -47,7 +48,8 @@ def mutate_command(
     arch: Annotated[str, typer.Argument(help="Parent architecture as a Zen-NAS block string.")],
     n: Annotated[int, typer.Option("--n", min=1, help="How many mutations to print.")] = 1,
     seed: Annotated[int, typer.Option(
-        "--seed", help="Seed of the mutator's RNG (an LLM mutator: proposal i uses seed + i).",
+        "--seed", help="Seed of the first proposal; proposal i uses seed + i, and gives the "
+        "child nasagent.mutate and POST /v1/mutate give for that seed.",
     )] = 0,
     search_space: Annotated[str | None, typer.Option(
         "--search-space", help="Search space whose block types may appear; it must hold the "
@@ -104,9 +106,9 @@ def mutate_command(
 ) -> None:
     """Propose mutations of ARCH: random Zen-NAS ones, or an LLM's validated proposals.
 
-    Random: N mutations, one canonical block string per line. The N mutations are
-    independent children of ARCH, drawn in turn from one RNG seeded with --seed, so the
-    output is the same for the same arguments.
+    Random: N mutations, one canonical block string per line: independent children of
+    ARCH, proposal i seeded with --seed + i, so each line can be drawn again on its own (the
+    Python API and the service give the same child for the same seed).
 
     An LLM mutator: N proposals, each with its outcome, architecture, errors and tokens.
     Budgets and the rest of the setting come from the flags, then --config, then the
@@ -127,10 +129,10 @@ def mutate_command(
                       history=history, lesson=lesson, record=record, max_params=max_params,
                       max_flops=max_flops, max_layers=max_layers)
     parent = _parse_parent(arch)
-    mutator_ = _make_mutator(_parent_space(parent, search_space), seed, type_weights)
-    for _ in range(n):
-        child = mutator_.mutate(parent, replaces)
-        typer.echo(_format(parent, child, seed, as_json))
+    space = _parent_space(parent, search_space)
+    for proposal_seed in range(seed, seed + n):
+        child = _make_mutator(space, proposal_seed, type_weights).mutate(parent, replaces)
+        typer.echo(_format(parent, child, proposal_seed, as_json))
 
 
 def _refuse_llm_flags(**given: object) -> None:
@@ -168,8 +170,9 @@ def _parent_space(parent: Architecture, requested: str | None) -> str:
 
 
 def _make_mutator(search_space: str, seed: int, type_weights: TypeWeights) -> RandomMutator:
+    """The mutator of the proposal seeded `seed`, seeded as `nasagent.mutate` seeds it."""
     try:
-        return RandomMutator(search_space, seed=seed, type_weights=type_weights)
+        return RandomMutator.drawn(random.Random(seed), search_space, type_weights)
     except UnknownNameError as error:
         raise typer.BadParameter(str(error), param_hint="--search-space") from None
 

@@ -234,7 +234,7 @@ def _add_stateless_routes(
         backend = llms.get(config) if body.mutator == "llm" else None
         proposal = await api.proposer(config, backend).propose(api.ProposalContext(
             iteration=0, parent=parent, parent_score=body.score, num_replaces=body.replaces,
-            rng=random.Random(f"{body.seed}:mutate"), history=tuple(body.history),
+            rng=random.Random(body.seed), history=tuple(body.history),
             lessons=tuple(body.lessons),
         ))
         return MutateResponse(
