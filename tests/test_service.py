@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,18 +20,6 @@ pytestmark = pytest.mark.timeout(240)
 
 BROKEN = "SuperConvK3BNRELU(3,8,1,1)SuperResK3K3(16,32,2,8,1)"  # 8 channels in, 16 declared
 TOKEN = "test-token-not-a-secret"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with serving(tmp_path_factory.mktemp("service") / "runs") as running:
-        yield running
-
-
-@pytest.fixture()
-def client(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, timeout=60) as http:
-        yield http
 
 
 def inspect_json(*archs: str, flags: tuple[str, ...] = ()) -> list[dict[str, object]]:

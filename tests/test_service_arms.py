@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from bench.service_load import RUN_CONFIG, SMALL, Server, serving
+from bench.service_load import RUN_CONFIG, SMALL, Server
 from nasagent.agent.compare import read_plan
 from nasagent.agent.config import load_config
 
@@ -27,18 +26,6 @@ ARMS = {
 CONFIG = {**RUN_CONFIG, "seed_arch": SMALL, "iterations": 3, "baseline": "random", "arms": ARMS}
 """The compare config file's keys as JSON: shared settings, [arms.NAME] tables, baseline."""
 STAND_IN = "scripted stand-in, not a model"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with serving(tmp_path_factory.mktemp("service-arms") / "runs") as running:
-        yield running
-
-
-@pytest.fixture()
-def client(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, timeout=60) as http:
-        yield http
 
 
 def finished(client: httpx.Client, run_id: str, seconds: float = 240.0) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +29,6 @@ pytestmark = pytest.mark.timeout(300)
 
 FAST = {**RUN_CONFIG, "seed_arch": SMALL}
 """Scripted LLM, a small seed architecture: the runs' scoring takes little time."""
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with serving(tmp_path_factory.mktemp("service") / "runs") as running:
-        yield running
 
 
 def wait_for(check: Callable[[], Any], seconds: float = 120.0) -> Any:
