@@ -366,3 +366,25 @@ def test_search_help_shows_the_defaults() -> None:
                   "zennas-cifar none, zennas-imagenet 400,000,000",
                   "zennas-cifar 18, zennas-imagenet 14", "zennas-cifar 32, zennas-imagenet 224"):
         assert shown in text, shown
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["inspect", CIFAR_SEED, "--counting", "nope"], "Invalid value for '--counting'"),
+    (["mutate", CIFAR_SEED, "--seed", "x"], "Invalid value for '--seed'"),
+    (["inspect", CIFAR_SEED, "--bogus"], "No such option: --bogus"),
+    (["mutate"], "Missing argument"),
+    (["inspect"], "give at least one block string"),
+    (["bogus"], "No such command 'bogus'"),
+])
+def test_a_usage_error_is_the_whole_of_stderr_in_one_line(args: list[str], expected: str) -> None:
+    code, out, err = invoke(*args)
+    assert code == 2 and out == ""
+    (line,) = err.splitlines()
+    assert line.startswith("error: ") and expected in line
+    command = " ".join(["nasagent", *args[:1]]) if args[0] != "bogus" else "nasagent"
+    assert line.endswith(f"(see '{command} --help')")
+
+
+def test_no_arguments_show_the_help_and_exit_two() -> None:
+    code, out, err = invoke()
+    assert code == 2 and "Usage: nasagent" in out + err and "error:" not in out + err

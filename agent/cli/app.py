@@ -9,6 +9,7 @@ pays for what that command needs, not for every command's imports.
 from __future__ import annotations
 
 import importlib
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,9 @@ from typer.main import get_command_from_info, get_command_name
 
 if TYPE_CHECKING:  # typer vendors click from 0.20 on; older releases use the click package
     from typer._click import Command, Context
+    from typer._click.exceptions import UsageError
+else:
+    UsageError = typer.BadParameter.__base__  # click's UsageError, whichever click typer runs
 
 _PACKAGE = "nasagent.agent.cli"
 
@@ -98,6 +102,27 @@ class LazyGroup(TyperGroup):
             super().format_help(ctx, formatter)
         finally:
             self._listing = False
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the app; a usage error is one `error:` line on stderr and exit code 2, like
+        every other refused input (typer would draw a box of several lines)."""
+        if not kwargs.get("standalone_mode", True):
+            return super().main(*args, **kwargs)
+        try:
+            code = super().main(*args, **{**kwargs, "standalone_mode": False})
+        except UsageError as error:
+            if type(error).__name__ != "NoArgsIsHelpError":  # its help is printed already
+                typer.echo(usage_error_line(error), err=True)
+            sys.exit(error.exit_code)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def usage_error_line(error: UsageError) -> str:
+    """`error: MESSAGE (see 'nasagent CMD --help')` on one line, from a click usage error."""
+    message = " ".join(error.format_message().split())
+    context = getattr(error, "ctx", None)
+    hint = f" (see '{context.command_path} --help')" if context is not None else ""
+    return f"error: {message}{hint}"
 
 
 class _StandIn(TyperCommand):
