@@ -51,6 +51,7 @@ class MutationResult(BaseModel):
         repairs: how many times the LLM was re-asked with the errors.
         notes: notes of the reply reader (for example a whitespace fix in the block string).
         expected_score: the score the LLM predicted, if it gave one.
+        llm_seconds: wall seconds spent waiting for the LLM (repairs included).
         params: the child's parameter count under the configuration's counting, if costable.
         flops: the child's FLOPs at the configured resolution, if costable.
         layers: the child's layer count (sum of sub_layers), if costable.
@@ -66,6 +67,7 @@ class MutationResult(BaseModel):
     repairs: int = 0
     notes: tuple[str, ...] = ()
     expected_score: float | None = None
+    llm_seconds: float = 0.0
     params: int | float | None = None
     flops: int | float | None = None
     layers: int | None = None
@@ -215,6 +217,6 @@ def _result(proposal: Proposal, settings: RunConfig) -> MutationResult:
         outcome=proposal.outcome, arch=None if arch is None else encode(arch),
         errors=proposal.errors, tokens=proposal.tokens, llm_calls=proposal.llm_calls,
         repairs=proposal.repairs, notes=proposal.notes, expected_score=proposal.expected_score,
-        params=None if cost is None else cost.params, flops=None if cost is None else cost.flops,
-        layers=None if cost is None else cost.layers,
+        llm_seconds=proposal.llm_seconds, params=None if cost is None else cost.params,
+        flops=None if cost is None else cost.flops, layers=None if cost is None else cost.layers,
     )

@@ -67,6 +67,7 @@ def test_mutate_random_gives_a_valid_child(client: httpx.Client) -> None:
     first = client.post("/v1/mutate", json=body).json()
     assert first["outcome"] in ("ok", "over_budget") and first["arch"] != CIFAR_SEED
     assert first["tokens"] == 0 and first == client.post("/v1/mutate", json=body).json()
+    assert first["params"] > 0 and first["flops"] > 0 and first["layers"] >= 1
 
 
 def test_mutate_random_gives_the_child_of_the_cli_and_the_python_api(

@@ -36,7 +36,8 @@ from nasagent.agent.labels import arm_label, describe
 from nasagent.agent.llm.base import LLMBackend
 from nasagent.agent.llm.factory import make_backend
 from nasagent.agent.llm.recording import CallRecorder, RecordingBackend
-from nasagent.agent.proposers import ProposalContext, Proposer, constraints_for, make_proposer
+from nasagent.agent.mutate import amutate
+from nasagent.agent.proposers import constraints_for
 from nasagent.agent.report import BASELINE_ARM, COMPARE_FILE, REPORT_FILE, ReportResult
 from nasagent.agent.report import build_report as _build_report
 from nasagent.agent.runlog import CONFIG_FILE, LLM_CALLS_FILE
@@ -51,11 +52,11 @@ from nasagent.evaluator.validation import Constraints, check_string
 
 __all__ = [
     "DEFAULT_ARMS", "LLM_CALLS_FILE", "REPORT_FILE", "CallRecorder", "ComparePlan",
-    "CompareResult", "LLMBackend", "ProposalContext", "Proposer", "RecordingBackend",
+    "CompareResult", "LLMBackend", "RecordingBackend", "amutate",
     "RunConfig", "RunFunction", "RunResult", "StopSignal", "arm_label", "build_report",
     "check_parent",
     "compare_plan", "describe", "higher_is_better", "constraints",
-    "inspect_results", "make_llm", "proposer", "read_config", "read_plan", "run_compare",
+    "inspect_results", "make_llm", "read_config", "read_plan", "run_compare",
     "run_config", "run_search", "score_rows", "score_settings", "start_compare_dir",
     "start_search_dir",
 ]
@@ -216,10 +217,6 @@ def make_llm(spec: str, config: RunConfig) -> LLMBackend:
         return make_backend(spec, backend_options(config))
     except NasAgentError as error:
         raise ServiceError(str(error), status=422) from None
-
-
-def proposer(config: RunConfig, backend: LLMBackend | None) -> Proposer:
-    return make_proposer(config, backend)
 
 
 # ---- runs -----------------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -231,19 +230,12 @@ def _add_stateless_routes(
         """One proposal from `parent` by the random operator or an LLM (validated, repaired)."""
         config = _mutate_config(body)
         parent = api.check_parent(body.parent, config)
-        backend = llms.get(config) if body.mutator == "llm" else None
-        proposal = await api.proposer(config, backend).propose(api.ProposalContext(
-            iteration=0, parent=parent, parent_score=body.score, num_replaces=body.replaces,
-            rng=random.Random(body.seed), history=tuple(body.history),
-            lessons=tuple(body.lessons),
-        ))
-        return MutateResponse(
-            outcome=str(proposal.outcome), tokens=proposal.tokens,
-            arch=str(proposal.architecture) if proposal.architecture is not None else None,
-            errors=list(proposal.errors), notes=list(proposal.notes),
-            llm_calls=proposal.llm_calls, repairs=proposal.repairs,
-            expected_score=proposal.expected_score, llm_seconds=proposal.llm_seconds,
+        result = await api.amutate(
+            parent, mutator=body.mutator, llm=llms.get(config) if body.mutator == "llm" else None,
+            score=body.score, history=body.history, lessons=body.lessons, seed=body.seed,
+            num_replaces=body.replaces, config=config,
         )
+        return MutateResponse.model_validate(result.model_dump())
 
 
 

@@ -179,6 +179,9 @@ class MutateResponse(BaseModel):
     repairs: int = 0
     expected_score: float | None = None
     llm_seconds: float = 0.0
+    params: int | float | None = None
+    flops: int | float | None = None
+    layers: int | None = None
 
 
 # ---- runs -----------------------------------------------------------------------------------
