@@ -369,7 +369,8 @@ def test_search_help_shows_the_defaults() -> None:
 
 
 @pytest.mark.parametrize(("args", "expected"), [
-    (["inspect", CIFAR_SEED, "--counting", "nope"], "Invalid value for '--counting'"),
+    (["inspect", CIFAR_SEED, "--counting", "nope"],
+     "Invalid value for '--counting': 'nope' is not one of 'exact', 'zennas'"),
     (["mutate", CIFAR_SEED, "--seed", "x"], "Invalid value for '--seed'"),
     (["inspect", CIFAR_SEED, "--bogus"], "No such option: --bogus"),
     (["mutate"], "Missing argument"),

@@ -117,9 +117,16 @@ class LazyGroup(TyperGroup):
         sys.exit(code if isinstance(code, int) else 0)
 
 
+_PYDANTIC_PREFIX = "Value error, "
+
+
 def usage_error_line(error: UsageError) -> str:
-    """`error: MESSAGE (see 'nasagent CMD --help')` on one line, from a click usage error."""
-    message = " ".join(error.format_message().split())
+    """`error: MESSAGE (see 'nasagent CMD --help')` on one line, from a click usage error.
+
+    typer 0.29 checks values with pydantic, whose messages for a value refused by a validator
+    start "Value error, "; that says nothing here and is dropped.
+    """
+    message = " ".join(error.format_message().split()).replace(_PYDANTIC_PREFIX, "")
     context = getattr(error, "ctx", None)
     hint = f" (see '{context.command_path} --help')" if context is not None else ""
     return f"error: {message}{hint}"
