@@ -13,11 +13,11 @@ import sys
 def main() -> None:
     """Console-script entry point: import the app and the chosen command, then run it.
 
-    The start-up imports (pydantic, typer, the command's module) allocate hundreds of
-    thousands of long-lived objects, and the cyclic collector would scan them over and over
-    while they load (about a tenth of a non-scoring command's start-up). It is paused for the
-    imports; what they created is then frozen out of later collections, which keeps a long
-    search's collections short too.
+    The start-up imports (pydantic, typer, the command's module) leave some 34,000 objects
+    that the cyclic collector tracks; it passed over them about 70 times while they loaded and
+    again while the interpreter exited. It is paused for the imports, and what they created is
+    then frozen out of later passes (exit included, and a long search's collections too):
+    `inspect SEED` median 0.58 -> 0.44 s here (bench/startup.py).
     """
     gc.disable()
     try:
