@@ -14,6 +14,7 @@ from bench.service_load import SMALL, Server, serving
 from nasagent.agent.cli import serve_command
 from nasagent.agent.cli.app import app
 from nasagent.agent.llm.recording import load_calls
+from nasagent.agent.service.app import INLINE_CHECK_ARCHS
 from nasagent.evaluator import CIFAR_SEED
 
 pytestmark = pytest.mark.timeout(240)
@@ -37,6 +38,13 @@ def test_check_answers_what_inspect_json_prints(client: httpx.Client) -> None:
     assert response.json()["results"] == inspect_json(*archs, flags=("--max-params", "1e5"))
     errors = response.json()["results"][1]["errors"]
     assert {"block", "field", "message"} <= set(errors[0]) and errors[0]["block"] == 1
+
+
+def test_a_large_check_answers_the_same_from_a_worker_thread(client: httpx.Client) -> None:
+    archs = [CIFAR_SEED, BROKEN] * (INLINE_CHECK_ARCHS // 2 + 1)  # past the inline limit
+    response = client.post("/v1/check", json={"archs": archs})
+    assert response.status_code == 200
+    assert response.json()["results"] == inspect_json(*archs)
 
 
 def test_check_refuses_bad_options_with_the_field(client: httpx.Client) -> None:
