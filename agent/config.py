@@ -183,7 +183,7 @@ class RunConfig(BaseModel):
             raise ValueError(f"unknown search space {name!r}; valid: {', '.join(SEARCH_SPACES)}")
         return name
 
-    @field_validator("max_params", "max_flops", mode="before")
+    @field_validator("max_params", "max_flops", "max_cost", mode="before")
     @classmethod
     def _budget(cls, value: Any) -> Any:
         return parse_budget(value)
@@ -192,11 +192,6 @@ class RunConfig(BaseModel):
     @classmethod
     def _whole_budget(cls, value: Any) -> Any:
         return parse_budget(value, integer=True)
-
-    @field_validator("max_cost", mode="before")
-    @classmethod
-    def _spend_budget(cls, value: Any) -> Any:
-        return parse_budget(value)
 
     @field_validator(*LIMIT_KEYS, mode="before")
     @classmethod
