@@ -139,12 +139,16 @@ class _StandIn(TyperCommand):
 def import_command(argv: list[str]) -> None:
     """Import the module of the command `argv` names first, if any (start-up: see `main`)."""
     if argv and argv[0] in COMMANDS:
-        importlib.import_module(f"{_PACKAGE}.{COMMANDS[argv[0]].module}")
+        _import_module_of(argv[0])
+
+
+def _import_module_of(name: str) -> None:
+    importlib.import_module(f"{_PACKAGE}.{COMMANDS[name].module}")
 
 
 def _load(name: str) -> Command:
     """Import the module of command `name` and build its click command."""
-    importlib.import_module(f"{_PACKAGE}.{COMMANDS[name].module}")
+    _import_module_of(name)
     for info in app.registered_commands:
         if (info.name or get_command_name(info.callback.__name__)) == name:  # type: ignore[union-attr]
             return get_command_from_info(info, pretty_exceptions_short=app.pretty_exceptions_short,
