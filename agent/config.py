@@ -111,7 +111,8 @@ class RunConfig(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     residual: bool = False
     score_rtol: float = Field(default=1e-3, ge=0, allow_inf_nan=False)
-    """Relative tolerance within which a replay keeps a recorded score (see agent.reference)."""
+    """Relative drift beyond which a replay's rescoring is reported as differing from the
+    recording (a replay always decides from the recorded scores; see agent.reference)."""
     # LLM
     llm: str = "openai:gpt-4o"
     model: str | None = None

@@ -23,13 +23,16 @@ def check_run_inputs(config: RunConfig) -> None:
     Raises:
         UnknownNameError: an unregistered proxy or LLM backend prefix.
         LLMConfigError: a malformed LLM backend spec.
+        KernelChoiceError: NASAGENT_CPU_KERNELS holds an unknown value.
         ConfigError: a seed architecture that is malformed, from another search space, or
             that breaks a budget in force (the message gives the numbers).
     """
     from nasagent.agent.llm.factory import check_backend_spec
     from nasagent.agent.session import llm_spec
+    from nasagent.evaluator import cpu_kernels
     from nasagent.evaluator.proxies import get_proxy
 
+    cpu_kernels.requested()  # an unknown NASAGENT_CPU_KERNELS is refused before anything runs
     get_proxy(config.proxy)
     if MUTATORS.get(config.mutator).needs_llm:
         check_backend_spec(llm_spec(config))

@@ -4,10 +4,12 @@ The replayed run is an ordinary run directory whose `llm` is `replay:<original l
 so it needs no network and no API key. Its events are compared with the original's, field
 by field except timings; every difference is reported, none is hidden.
 
-Scores are compared within a tolerance (`score_rtol`, relative): the replay decides from the
-recorded score of every architecture whose rescored value agrees with it (agent.reference), so
-floating-point differences between CPUs do not change the trajectory; the drift itself (max and
-median relative) is reported and written to `score_drift.json` in the replayed run.
+Scores never steer a replay: it decides from the recorded result of every architecture the
+recording scored (agent.reference), so the trajectory, prompts and request hashes are the
+recording's on any CPU. Rescoring on this machine is a check beside it: the drift (median and
+max relative, and what lies beyond `score_rtol`) is reported with a one-line verdict and
+written to `score_drift.json` in the replayed run. `strict_scores` makes drift beyond the
+tolerance a failure of the replay.
 """
 
 from __future__ import annotations
@@ -73,7 +75,13 @@ class ReplayReport:
 
     @property
     def identical(self) -> bool:
+        """The same events (outcomes, architectures, recorded scores): the run was reproduced."""
         return not self.differences and self.recorded_events == self.replayed_events
+
+    @property
+    def scores_agree(self) -> bool:
+        """Every rescoring agrees with the recording within the tolerance."""
+        return not self.drift.get("beyond_tolerance")
 
 
 def replay_run(
@@ -85,10 +93,11 @@ def replay_run(
     Args:
         run_dir: a run directory with config.toml, events.jsonl and (for LLM runs) llm_calls.jsonl.
         out: the new run directory; must not hold a run yet.
-        rescore: score every architecture again (True) or reuse the recorded scores (False).
+        rescore: score every architecture again as a check (True) or not at all (False);
+            either way the replay decides from the recorded scores.
         progress: show a progress bar.
-        score_rtol: relative tolerance within which a rescored architecture keeps its recorded
-            score (default: the recorded run's `score_rtol`).
+        score_rtol: the relative drift beyond which a rescoring is reported as differing
+            (default: the recorded run's `score_rtol`).
     """
     if not (run_dir / EVENTS_FILE).exists():
         raise FileNotFoundError(f"{run_dir} has no {EVENTS_FILE}: not a run directory")

@@ -289,6 +289,7 @@ def summarize_runs(
         "spend": {**_spend_total(runs), "estimated_arms": _estimated_arms(arms)},
         "incomplete_runs": [str(run.run_dir) for run in runs if not run.counted],
         "problems": _problems(runs, missing),
+        "score_checks": _score_checks(runs),
         "trained": trained_summary(
             {arm: [run.run_dir for run in group] for arm, group in arms.items()}, baseline
         ),
@@ -307,6 +308,28 @@ def _problems(runs: Sequence[RunData], missing: Sequence[MissingRun]) -> list[di
         for m in missing
     ]
     return problems
+
+
+def _score_checks(runs: Sequence[RunData]) -> list[dict[str, Any]]:
+    """The drift check of every run that replayed a recording (agent.reference), with its
+    verdict: such runs decide from the recorded scores and rescore beside them."""
+    checks = []
+    for run in runs:
+        drift = (run.loop_summary or {}).get("score_drift")
+        if isinstance(drift, dict) and drift.get("verdict"):
+            checks.append({"arm": run.arm, "seed": run.seed, "run_dir": str(run.run_dir),
+                           **{key: drift.get(key) for key in SCORE_CHECK_KEYS}})
+    return checks
+
+
+SCORE_CHECK_KEYS = ("verdict", "rescored", "beyond_tolerance", "score_rtol",
+                    "median_relative_drift", "max_relative_drift", "reference")
+
+
+def score_check_lines(summary: dict[str, Any]) -> list[str]:
+    """One line per replayed run: its rescoring verdict against the recording."""
+    return [f"{check['arm']} seed {check['seed']}: {check['verdict']}"
+            for check in summary.get("score_checks", [])]
 
 
 def problem_lines(summary: dict[str, Any]) -> list[str]:
@@ -718,6 +741,7 @@ def render_html(summary: dict[str, Any], directory: Path) -> str:
         title=directory.resolve().name, summary=summary, header=header, rows=rows,
         header_lines=header_lines(summary), problems=problem_lines(summary),
         tests=p_value_lines(summary), config_text=_config_text(directory),
+        score_checks=score_check_lines(summary),
         figures=[
             (caption, _data_uri(directory / f"{stem}.png"), stem) for stem, caption in figures
         ],

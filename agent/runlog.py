@@ -7,7 +7,7 @@ Layout of a run directory:
     population.json   checkpoint of the population after the last applied iteration
     best.json         the best valid architecture so far
     summary.json      written when the run finishes (or stops)
-    score_drift.json  written by `nasagent replay`: rescored vs recorded scores
+    score_drift.json  written by `nasagent replay`: this machine's rescoring vs the recording
 """
 
 from __future__ import annotations
@@ -34,10 +34,11 @@ SUMMARY_FILE = "summary.json"
 DRIFT_FILE = "score_drift.json"
 
 VOLATILE_EVENT_FIELDS = frozenset(
-    {"seconds", "score_seconds", "llm_seconds", "timestamp", "rescored"}
+    {"seconds", "score_seconds", "llm_seconds", "timestamp", "rescored", "rescore_status"}
 )
-"""Fields that measure the machine (time, and the rescored value of a replay that kept the
-recorded score); everything else in an event is reproduced exactly by a replay."""
+"""Fields that measure the machine (time, and this machine's rescoring of an architecture
+whose recorded result a replay decided from); everything else in an event is reproduced
+exactly by a replay."""
 
 
 class Event(BaseModel):
@@ -61,6 +62,7 @@ class Event(BaseModel):
     score: float | None
     status: str | None = None
     rescored: float | None = None
+    rescore_status: str | None = None
     params: float | None = None
     flops: float | None = None
     layers: int | None = None

@@ -43,7 +43,13 @@ from nasagent.agent.proposers import (
     make_proposer,
     prompt_settings_for,
 )
-from nasagent.agent.reference import ReferenceScores, drift_records, drift_summary, load_reference
+from nasagent.agent.reference import (
+    Reconciled,
+    ReferenceScores,
+    drift_records,
+    drift_summary,
+    load_reference,
+)
 from nasagent.agent.reflection import Reflector
 from nasagent.agent.runlog import (
     BEST_FILE,
@@ -60,7 +66,7 @@ from nasagent.agent.runlog import (
 )
 from nasagent.agent.scoring import Scorer
 from nasagent.agent.session import backend_options, llm_spec, open_backend
-from nasagent.evaluator import Architecture, canonicalize, parse
+from nasagent.evaluator import Architecture, canonicalize, cpu_kernels, parse
 from nasagent.evaluator.cost import count_cost
 from nasagent.evaluator.errors import NasAgentError
 from nasagent.evaluator.proxies import ProxyStatus, ScoreResult, ScoreSettings, get_proxy
@@ -128,9 +134,12 @@ class Evaluated:
 
     context: ProposalContext
     proposal: Proposal
-    result: ScoreResult | None
+    scored: Reconciled | None
     seconds: float
-    rescored: float | None = None
+
+    @property
+    def result(self) -> ScoreResult | None:
+        return self.scored.result if self.scored else None
 
 
 @dataclass
@@ -369,18 +378,18 @@ class Search:
     async def _evaluate(self, context: ProposalContext) -> Evaluated:
         started = time.monotonic()
         proposal = await self.proposer.propose(context)
-        result, rescored = None, None
+        scored = None
         if proposal.outcome is Outcome.OK and proposal.architecture is not None:
-            result, rescored = await self._score(proposal.architecture)
-        return Evaluated(context, proposal, result, time.monotonic() - started, rescored)
+            scored = await self._score(proposal.architecture)
+        return Evaluated(context, proposal, scored, time.monotonic() - started)
 
-    async def _score(self, architecture: Architecture) -> tuple[ScoreResult, float | None]:
-        """Score (or recall) an architecture; with a reference, keep the recorded score when
-        the rescored one agrees within the tolerance (see agent.reference)."""
+    async def _score(self, architecture: Architecture) -> Reconciled:
+        """Score (or recall) an architecture; with a reference, decide from the recorded result
+        and keep this machine's rescoring aside (see agent.reference)."""
         canonical = str(architecture)
         result = await self.scorer.score(architecture)
         if self.reference is None or self.scorer.remembered(canonical):
-            return result, None
+            return Reconciled(result)
         return self.reference.reconcile(canonical, result)
 
     async def _event(self, evaluated: Evaluated) -> Event:
@@ -405,8 +414,9 @@ class Search:
             tokens=proposal.tokens, **proposal.spend.fields(),
             repairs=proposal.repairs, seconds=evaluated.seconds,
             score_seconds=result.seconds if result and status else 0.0,
-            llm_seconds=proposal.llm_seconds, rescored=evaluated.rescored if status else None,
-            timestamp=time.time(), best_score=self._best_after(outcome, score), **cost,
+            llm_seconds=proposal.llm_seconds, timestamp=time.time(),
+            best_score=self._best_after(outcome, score), **cost,
+            **_rescoring(evaluated.scored if status else None),
         )
 
     def _judge(
@@ -501,7 +511,7 @@ class Search:
         """Score the seed (always, as the first parent's score) or an initial member."""
         canonical = str(architecture)
         report = check(architecture, constraints_for(self.config))
-        outcome, score, status, result, rescored = Outcome.OK, None, None, None, None
+        outcome, score, status, scored = Outcome.OK, None, None, None
         if mutator != "seed" and not report.valid:
             outcome = Outcome.OVER_BUDGET if report.over_budget else Outcome.INVALID
         elif canonical == self.state.seed_arch and parent:
@@ -509,17 +519,18 @@ class Search:
         elif canonical in self.state.scored:
             outcome = Outcome.DUPLICATE
         else:
-            result, rescored = await self._score(architecture)
-            score, status = result.score, result.status
-            if result.status is not ProxyStatus.OK:
+            scored = await self._score(architecture)
+            score, status = scored.result.score, scored.result.status
+            if scored.result.status is not ProxyStatus.OK:
                 outcome = Outcome.SCORE_FAILED
+        result = scored.result if scored else None
         return Event(
             iteration=0, phase="init", mutator=mutator, parent=parent, parent_score=None,
-            outcome=outcome, arch=canonical, score=score, status=status, rescored=rescored,
+            outcome=outcome, arch=canonical, score=score, status=status,
             errors=tuple(report.error_lines()), best_score=None,
             notes=(result.message,) if result and result.message else (),
             seconds=result.seconds if result else 0.0, timestamp=time.time(),
-            **self._cost(architecture), **Spend().fields(),
+            **self._cost(architecture), **Spend().fields(), **_rescoring(scored),
         )
 
     # ---- summary -------------------------------------------------------------------------
@@ -562,6 +573,7 @@ class Search:
             "best": self.state.best.model_dump(mode="json") if self.state.best else None,
             "wall_seconds": previous + wall,
             "execution": self.scorer.scoring.plan.model_dump(mode="json"),
+            "cpu_kernels": cpu_kernels.describe(),
         })
 
     def _drift(self, events: list[Event]) -> dict[str, object] | None:
@@ -569,6 +581,13 @@ class Search:
             return None
         summary = drift_summary(drift_records(events, self.reference), self.reference.rtol)
         return {**summary, "reference": self.reference.source}
+
+
+def _rescoring(scored: Reconciled | None) -> dict[str, Any]:
+    """The event fields of a rescoring checked against a recorded result (none otherwise)."""
+    if scored is None or scored.rescore_status is None:
+        return {}
+    return {"rescored": scored.rescored, "rescore_status": scored.rescore_status}
 
 
 def _read_previous_wall(run_dir: Path) -> float:
@@ -678,8 +697,9 @@ def run_search(
         progress: show a progress bar (plain lines when not a terminal).
         backend: an LLM backend to use instead of the one named by `config.llm` (tests).
         known_scores: events whose recorded scores are reused instead of scoring again.
-        reference: recorded scores that a rescoring within `config.score_rtol` keeps (see
-            agent.reference); by default those of the run a `replay:` LLM backend replays.
+        reference: recorded results the run decides from, its own scorings kept aside as a
+            check against them (see agent.reference); by default those of the run a `replay:`
+            LLM backend replays.
         stop: a signal another thread may set to end the run cleanly (finished=False, the
             signal's reason as stopped_reason); the run directory stays resumable.
         scoring: a started executor to score on instead of starting one from `config`'s

@@ -47,6 +47,7 @@ from typing import Any
 
 import psutil
 
+from nasagent.evaluator import cpu_kernels
 from nasagent.evaluator.errors import NasAgentError
 from nasagent.evaluator.proxies import ProxyStatus, ScoreResult, ScoreSettings
 
@@ -96,6 +97,7 @@ def _worker_main(conn: Connection, threads: int, gpu: int | None, task: ScoringT
     """A worker's whole life: set up, say ready, then answer one candidate per message."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     try:
+        cpu_kernels.pin()  # before the worker's first torch operation
         set_torch_threads(threads, gpu)
     except Exception as exc:  # reported to the driver, which stops the run with it
         conn.send(("setup_error", f"{type(exc).__name__}: {exc}"))

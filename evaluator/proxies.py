@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from nasagent.evaluator import cpu_kernels
 from nasagent.evaluator.architecture import Architecture
 from nasagent.evaluator.cost import CostError
 from nasagent.evaluator.errors import NasAgentError, UnknownNameError
@@ -165,10 +166,15 @@ def score(arch: Architecture, settings: ScoreSettings) -> ScoreResult:
     a 1x1 feature map in a batch of one, ...) is ERROR, and an inf/nan value is NONFINITE.
     `seconds` covers building and scoring, all repeats together.
 
+    Torch's CPU kernels are pinned to AVX2 first (evaluator.cpu_kernels), so that scores are
+    the same on every x86-64 machine.
+
     Raises:
         UnknownNameError: the proxy or device name is not registered.
         DeviceUnavailableError: CUDA was requested but is not available.
+        KernelChoiceError: NASAGENT_CPU_KERNELS holds an unknown value.
     """
+    cpu_kernels.pin()
     from nasagent.evaluator.builder import ModelBuildError
     from nasagent.evaluator.torch_proxies import release_device_memory
 

@@ -27,6 +27,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from nasagent.evaluator import cpu_kernels
 from nasagent.evaluator.architecture import Architecture
 from nasagent.evaluator.builder import MasterNet, build_model
 from nasagent.evaluator.datasets import Batches, ImageData
@@ -170,6 +171,7 @@ def train(
         DeviceUnavailableError: CUDA was asked for but is not available.
     """
     check_trainable(arch, data)
+    cpu_kernels.pin()  # the same kernels as scoring, on every x86-64 machine
     device = resolve_device(recipe.device)
     out.mkdir(parents=True, exist_ok=True)
     with _deterministic():

@@ -53,3 +53,31 @@ def test_the_demo_replays_the_recorded_configuration(tmp_path: Path) -> None:
     )
     assert replayed.llm_model == recorded.llm_model
     assert plan.run_config("random", 1).mutator == "random"
+
+
+def test_the_demo_passes_when_every_score_drifts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`nasagent demo` on "another CPU": every proxy result 5e-3 off; the LLM arm still replays
+    every seed (all arms counted, exit 0) and the report states each replay's drift verdict."""
+    import json
+
+    from drift import perturb_proxy
+    from typer.testing import CliRunner
+
+    import nasagent.agent.cli.demo_command  # noqa: F401  (registers the command)
+    from nasagent.agent.cli.app import app
+
+    perturb_proxy(monkeypatch, 5e-3)
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(app, ["demo", "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert not summary["problems"]
+    assert [len(arm["counted_seeds"]) for arm in summary["arms"].values()] == [3, 3]
+    checks = summary["score_checks"]
+    assert [(c["arm"], c["seed"]) for c in checks] == [("llm", 0), ("llm", 1), ("llm", 2)]
+    assert all(c["rescored"] == 21 and c["verdict"].startswith("scores: ") for c in checks)
+    report = (out / "report.html").read_text()
+    assert 'id="score-checks"' in report and checks[0]["verdict"] in report
+    assert "llm seed 0: scores: " in result.output

@@ -1,18 +1,23 @@
-"""Replay that survives floating-point drift: recorded scores within `score_rtol` are kept.
+"""Replay never lets this machine's floats steer: every decision comes from the recording.
 
-Without a second CPU, the drift is simulated: every proxy result is multiplied by (1 + r).
-At r = 1e-4 (the size GradNorm differs by between CPUs) the shipped transcript replays to the
-same trajectory; at r = 5e-3 (beyond the 1e-3 default tolerance) the replay reports a
-difference and the CLI exits 1.
+A machine of ours with AVX-512 kernels rescored the shipped transcripts' GradNorm up to 31%
+away from the recording (median 1e-3), so drift is simulated here, far beyond the tolerance:
+every proxy result is multiplied by (1 + r) for r = 5e-3 and 5e-2, and the replay still
+reproduces the recorded trajectory, prompts and request hashes; the rescoring is a check
+beside it (drift figures and a verdict), which fails the replay only under --strict-scores.
+Where exact figures are asserted, the rescored value is derived from the recorded one, so
+nothing here depends on what this CPU computes.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import math
+import statistics
 from pathlib import Path
 
 import pytest
+from drift import perturb_proxy
 from typer.testing import CliRunner
 
 import nasagent.agent.cli.replay_command  # noqa: F401  (registers the command on the app)
@@ -22,83 +27,127 @@ from nasagent.agent.cli.app import app
 from nasagent.agent.config import RunConfig, load_config
 from nasagent.agent.demo import DEFAULT_TRANSCRIPT, demo_plan, transcript_dir
 from nasagent.agent.outcomes import Outcome
-from nasagent.agent.reference import ReferenceScores, drift_summary, relative_drift
+from nasagent.agent.reference import Recorded, ReferenceScores, drift_summary, relative_drift
 from nasagent.agent.replay import replay_run
 from nasagent.agent.runlog import DRIFT_FILE, SUMMARY_FILE, read_events, read_json
 from nasagent.agent.search import reference_for, run_search
 from nasagent.evaluator.proxies import ProxyStatus, ScoreResult
 
 TRANSCRIPT = transcript_dir(DEFAULT_TRANSCRIPT)
+RECORDED = {e.arch: e.score for e in read_events(TRANSCRIPT / "seed-0") if e.score is not None}
 
 
-def perturb_proxy(monkeypatch: pytest.MonkeyPatch, relative: float) -> list[str]:
-    """Make every proxy result (1 + relative) times the true one; returns the archs scored."""
-    real: Callable[..., ScoreResult] = proxies.score
-    scored: list[str] = []
+def recorded_times(
+    monkeypatch: pytest.MonkeyPatch, relative: float, failing: str | None = None
+) -> None:
+    """Score every architecture as the recording's score times (1 + relative), without torch;
+    `failing` fails to score (an error status) instead."""
 
-    def perturbed(architecture: object, settings: object) -> ScoreResult:
-        result = real(architecture, settings)
-        scored.append(str(architecture))
-        if result.score is None:
-            return result
-        return result.model_copy(update={"score": result.score * (1 + relative)})
+    def fake(architecture: object, settings: object) -> ScoreResult:
+        arch = str(architecture)
+        value = RECORDED[arch] * (1 + relative) if arch != failing else None
+        status = ProxyStatus.OK if value is not None else ProxyStatus.ERROR
+        return ScoreResult(proxy="gradnorm", score=value, status=status, seconds=0.01,
+                           message="" if value is not None else "RuntimeError: simulated",
+                           seed=0, higher_is_better=True)
 
-    # In-process scoring (the default, workers 0) looks `score` up at call time.
-    monkeypatch.setattr(proxies, "score", perturbed)
-    return scored
+    monkeypatch.setattr(proxies, "score", fake)
 
 
-def test_small_drift_replays_the_transcript_to_the_same_trajectory(
+@pytest.mark.parametrize("relative", [5e-3, 5e-2])
+def test_drift_never_changes_the_replayed_trajectory(
+    relative: float, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scored = perturb_proxy(monkeypatch, relative)
+    report = replay_run(TRANSCRIPT / "seed-0", tmp_path / "replayed")
+    assert report.identical, [d.describe() for d in report.differences]
+    assert len(scored) == 21  # every architecture was rescored, as a check
+    for event in read_events(tmp_path / "replayed"):
+        if event.outcome is Outcome.OK:  # decided from the recorded score, rescored kept aside
+            assert event.score == RECORDED[event.arch]
+            assert event.rescored is not None and event.rescore_status == "ok"
+    drift = report.drift
+    beyond = sum(
+        relative_drift(RECORDED[e.arch], e.rescored) > 1e-3
+        for e in read_events(tmp_path / "replayed") if e.rescored is not None
+    )
+    assert drift["rescored"] == 21 and drift["beyond_tolerance"] == beyond
+    assert json.loads((tmp_path / "replayed" / DRIFT_FILE).read_text()) == drift
+    summary = read_json(tmp_path / "replayed" / SUMMARY_FILE)
+    assert summary["finished"] and summary["score_drift"]["verdict"] == drift["verdict"]
+
+
+@pytest.mark.parametrize("relative", [5e-3, 5e-2])
+def test_the_drift_check_reports_median_max_and_a_verdict(
+    relative: float, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorded_times(monkeypatch, relative)
+    report = replay_run(TRANSCRIPT / "seed-0", tmp_path / "replayed")
+    assert report.identical and not report.scores_agree
+    drift = report.drift
+    assert (drift["rescored"], drift["beyond_tolerance"], drift["status_differs"]) == (21, 21, 0)
+    assert math.isclose(drift["median_relative_drift"], relative, rel_tol=1e-6)
+    assert math.isclose(drift["max_relative_drift"], relative, rel_tol=1e-6)
+    assert drift["verdict"].startswith("scores: 21 of 21 architectures rescored on this machine "
+                                       "differ from the recording by more than 0.001")
+    assert "every decision was taken from the recorded scores" in drift["verdict"]
+
+
+def test_the_cli_exits_0_on_a_reproduced_run_and_1_under_strict_scores(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    perturb_proxy(monkeypatch, 1e-4)
+    recorded_times(monkeypatch, 5e-3)
+    args = ["replay", str(TRANSCRIPT / "seed-0"), "--no-progress", "--out"]
+    loose = CliRunner().invoke(app, [*args, str(tmp_path / "loose")])
+    assert loose.exit_code == 0, loose.output
+    assert "reproduced:" in loose.output and "differ from the recording" in loose.output
+    strict = CliRunner().invoke(app, [*args, str(tmp_path / "strict"), "--strict-scores"])
+    assert strict.exit_code == 1 and "--strict-scores" in strict.output
+    wide = CliRunner().invoke(app, [*args, str(tmp_path / "wide"), "--strict-scores",
+                                    "--score-rtol", "1e-2"])
+    assert wide.exit_code == 0 and "agree with the recording within 0.01" in wide.output
+
+
+def test_a_rescoring_that_fails_is_reported_and_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failing = next(e.arch for e in read_events(TRANSCRIPT / "seed-0") if e.phase == "search"
+                   and e.outcome is Outcome.OK)
+    recorded_times(monkeypatch, 0.0, failing=failing)
     report = replay_run(TRANSCRIPT / "seed-0", tmp_path / "replayed")
     assert report.identical, [d.describe() for d in report.differences]
     drift = report.drift
-    assert drift["rescored"] == 21 and drift["beyond_tolerance"] == 0
-    assert 0.5e-4 < drift["median_relative_drift"] <= drift["max_relative_drift"] < 2e-4
-    assert json.loads((tmp_path / "replayed" / DRIFT_FILE).read_text()) == drift
-    recorded = {e.arch: e.score for e in read_events(TRANSCRIPT / "seed-0")}
-    for event in read_events(tmp_path / "replayed"):
-        if event.outcome is Outcome.OK:  # decided from the recorded score, rescored kept aside
-            assert event.score == recorded[event.arch] and event.rescored is not None
-            assert event.rescored != event.score
-    summary = read_json(tmp_path / "replayed" / SUMMARY_FILE)
-    assert summary["finished"] and summary["score_drift"]["beyond_tolerance"] == 0
+    assert (drift["beyond_tolerance"], drift["status_differs"]) == (1, 1)
+    assert drift["beyond"][0]["rescore_status"] == "error" and drift["max_relative_drift"] == 0
+    assert "1 of them scored or failed differently" in drift["verdict"]
 
 
-def test_drift_beyond_the_tolerance_is_a_reported_difference(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    perturb_proxy(monkeypatch, 5e-3)
-    out = tmp_path / "replayed"
-    args = ["replay", str(TRANSCRIPT / "seed-0"), "--out", str(out), "--no-progress"]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 1, result.output
-    assert "events differ" in result.output and "score: recorded 6.41" in result.output
-    assert "tolerance 0.001" in result.output
-    drift = json.loads((out / DRIFT_FILE).read_text())
-    assert drift["beyond_tolerance"] >= 1 and drift["max_relative_drift"] > 1e-3
-
-
-def test_reference_keeps_the_recorded_score_within_the_tolerance_only() -> None:
-    reference = ReferenceScores({"a": 100.0}, rtol=1e-3)
+def test_the_reference_decides_from_the_recorded_result_whatever_the_rescoring() -> None:
+    reference = ReferenceScores({"a": Recorded(100.0, "ok"),
+                                 "b": Recorded(None, "timeout", "TimeoutError: 600 s")}, 1e-3)
 
     def result(value: float | None, status: ProxyStatus = ProxyStatus.OK) -> ScoreResult:
-        return ScoreResult(proxy="gradnorm", score=value, status=status, seconds=0.0, seed=0,
+        return ScoreResult(proxy="gradnorm", score=value, status=status, seconds=0.5, seed=0,
                            higher_is_better=True)
 
-    kept, rescored = reference.reconcile("a", result(100.05))
-    assert (kept.score, rescored) == (100.0, 100.05)
-    beyond, rescored = reference.reconcile("a", result(100.2))
-    assert (beyond.score, rescored) == (100.2, 100.2)
-    unknown, rescored = reference.reconcile("b", result(3.0))
-    assert (unknown.score, rescored) == (3.0, None)
-    failed, rescored = reference.reconcile("a", result(None, ProxyStatus.NONFINITE))
-    assert failed.score is None and rescored is None
+    for local in (result(100.05), result(130.0), result(None, ProxyStatus.NONFINITE)):
+        decided = reference.reconcile("a", local)
+        assert (decided.result.score, decided.result.status) == (100.0, ProxyStatus.OK)
+        assert (decided.rescored, decided.rescore_status) == (local.score, str(local.status))
+        assert decided.result.seconds == 0.5
+    failed = reference.reconcile("b", result(3.0))
+    assert (failed.result.score, failed.result.status) == (None, ProxyStatus.TIMEOUT)
+    assert failed.result.message == "TimeoutError: 600 s" and failed.rescored == 3.0
+    unknown = reference.reconcile("c", result(3.0))
+    assert unknown.result.score == 3.0 and unknown.rescore_status is None
     assert relative_drift(0.0, 0.0) == 0.0 and relative_drift(0.0, 1.0) == float("inf")
-    summary = drift_summary([reference.drift("a", 100.2)], 1e-3)  # type: ignore[list-item]
-    assert summary["beyond_tolerance"] == 1 and summary["beyond"][0]["recorded"] == 100.0
+    drifts = [reference.drift("a", 100.05, "ok"), reference.drift("a", 130.0, "ok"),
+              reference.drift("b", 3.0, "ok"), reference.drift("b", None, "timeout")]
+    summary = drift_summary([d for d in drifts if d is not None], 1e-3)
+    assert (summary["rescored"], summary["beyond_tolerance"], summary["status_differs"]) == (
+        4, 2, 1)
+    assert summary["max_relative_drift"] == pytest.approx(0.3)
+    assert summary["median_relative_drift"] == pytest.approx(statistics.median([5e-4, 0.3]))
 
 
 def test_compare_and_demo_arms_that_replay_use_the_recorded_scores(tmp_path: Path) -> None:

@@ -80,7 +80,8 @@ def compare(
                                   "imagefolder:DIR.")] = "digits",
     score_rtol: Annotated[float | None, Opt(
         key="score_rtol",
-        help="Relative tolerance within which a replayed arm keeps recorded scores.")] = None,
+        help="Relative drift beyond which a replayed arm's rescoring is reported as "
+        "differing from the recording.")] = None,
     jobs: Annotated[int, Opt(min=1, help="Runs at once; they share one scoring pool.")] = 1,
     workers: Annotated[
         int | None, Opt(help="Scoring workers (with --jobs > 1: shared).",
@@ -204,12 +205,17 @@ def report(
 
 def print_summary(summary: dict[str, Any]) -> None:
     """The report header, the comparison table and the test lines, on stdout."""
-    from nasagent.agent.report import header_lines, p_value_lines, rich_table
+    from nasagent.agent.report import (
+        header_lines,
+        p_value_lines,
+        rich_table,
+        score_check_lines,
+    )
 
     for line in header_lines(summary):
         typer.echo(line)
     Console().print(rich_table(summary))
-    for line in p_value_lines(summary):
+    for line in [*p_value_lines(summary), *score_check_lines(summary)]:
         typer.echo(line)
 
 

@@ -122,8 +122,8 @@ def search(
         "--residual/--no-residual", help="Score with residual links.", show_default="no-residual",
     )] = None,
     score_rtol: Annotated[float | None, Opt(
-        key="score_rtol", help="With --llm replay:RUN, keep a recorded score when the rescored "
-        "one is within this relative tolerance.")] = None,
+        key="score_rtol", help="With --llm replay:RUN, the relative drift beyond which this "
+        "machine's rescoring is reported as differing from the recording.")] = None,
     temperature: Annotated[str | None, Opt(
         key="temperature", help="One temperature or a comma list sampled per call.")] = None,
     max_tokens: Annotated[
