@@ -65,7 +65,11 @@ class Arm:
 
 ARMS: dict[str, Arm] = {
     "llm": Arm("LLM-guided mutation", {"mutator": Mutator.LLM}),
-    "random": Arm("Zen-NAS random mutation (the baseline)", {"mutator": Mutator.RANDOM}),
+    "random": Arm("the search space's random mutation (the baseline)",
+                  {"mutator": Mutator.RANDOM}),
+    "oracle": Arm("random mutation selecting by the benchmark table's accuracy: an upper "
+                  "bound for a space with a table, not a search method",
+                  {"mutator": Mutator.RANDOM, "fitness": "benchmark"}),
 }
 DEFAULT_ARMS = ("llm", "random")
 DEFAULT_SEED_COUNT = 5

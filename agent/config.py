@@ -5,7 +5,7 @@ resolved configuration is written into every run directory as `config.toml`; it 
 secrets (API keys come from the environment only).
 
 A search space brings its task's defaults (seed architecture, resolution, classes, budgets;
-`SpaceDefaults` in evaluator.search_space): a key that is not given takes its space's value.
+`SpaceDefaults` in evaluator.spaces.base): a key that is not given takes its space's value.
 A budget of 0 or "none" means no budget, in TOML, in flags and in every command: the
 architecture budgets, the spend budgets (`max_cost`, `max_total_tokens`) and the per-scoring
 limits (`score_timeout`, `score_memory`) alike.
@@ -47,7 +47,7 @@ from nasagent.evaluator import CIFAR_SEED
 from nasagent.evaluator.errors import NasAgentError
 from nasagent.evaluator.proxies import PROXIES
 from nasagent.evaluator.registry import Registry
-from nasagent.evaluator.search_space import SEARCH_SPACES
+from nasagent.evaluator.spaces import SEARCH_SPACES
 from nasagent.prompts import LATEST_PROMPT_VERSION, PROMPT_VERSIONS, UNVERSIONED_PROMPT_VERSION
 
 
@@ -71,6 +71,9 @@ EXECUTION_KEYS = (
 compare may set them anew; everything else is fixed when a run starts."""
 
 LIMIT_KEYS = ("score_timeout", "score_memory")
+
+SPACE_OPTION_KEYS = ("type_weights", "counting", "structure", "op_names", "residual")
+"""Shared options a search space may not offer (it says so: SearchSpace.option_problems)."""
 """Per-scoring limits; like the budgets, 0 or "none" turns one off."""
 
 
@@ -83,6 +86,8 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # search space first: the options below are checked against it
+    search_space: str = "zennas-cifar"
     # search
     mutator: str = Mutator.LLM.value
     iterations: int = Field(default=500, ge=1)
@@ -94,15 +99,20 @@ class RunConfig(BaseModel):
     init_population: int = Field(default=0, ge=0)
     concurrency: int = Field(default=4, ge=1, le=64)
     type_weights: Literal["zennas", "uniform"] = "zennas"
-    # search space and budgets
-    search_space: str = "zennas-cifar"
+    # budgets and the space's options
     counting: Literal["exact", "zennas"] = "exact"
     max_params: float | None = 1e6
     max_flops: float | None = None
     max_layers: int | None = 18
     structure: str = "none"
+    op_names: Literal["standard", "neutral"] = "standard"
+    """How prompts name the space's elements: `neutral` hides a benchmark's op names from the
+    model (contamination control); records always hold the standard names."""
     # proxy
     proxy: str = "gradnorm"
+    fitness: Literal["proxy", "benchmark"] = "proxy"
+    """What selection ranks by: the proxy's score, or (`benchmark`, a reference arm and an
+    upper bound, never a search method) the benchmark table's accuracy of the space."""
     batch_size: int = Field(default=64, ge=1)
     resolution: int = Field(default=32, ge=1)
     num_classes: int = Field(default=100, ge=1)
@@ -213,18 +223,28 @@ class RunConfig(BaseModel):
 
     @field_validator("prompt_version")
     @classmethod
-    def _shipped_prompt_version(cls, value: int) -> int:
+    def _shipped_prompt_version(cls, value: int, info: ValidationInfo) -> int:
         if value not in PROMPT_VERSIONS:
             valid = ", ".join(str(v) for v in PROMPT_VERSIONS)
             raise ValueError(f"prompt_version {value} is not shipped; valid: {valid}")
+        name = info.data.get("search_space")
+        known = isinstance(name, str) and name in SEARCH_SPACES
+        offered = SEARCH_SPACES.get(str(name)).prompt_versions if known else ()
+        if offered and value not in offered:
+            valid = ", ".join(str(v) for v in offered)
+            raise ValueError(f"prompt_version {value} is not offered by search space {name}; "
+                             f"valid: {valid}")
         return value
 
-    @field_validator("structure")
+    @field_validator(*SPACE_OPTION_KEYS)
     @classmethod
-    def _known_structure(cls, name: str) -> str:
-        from nasagent.evaluator.validation import known_structure  # torch-free, kept lazy
-
-        return known_structure(name)
+    def _offered_by_the_space(cls, value: Any, info: ValidationInfo) -> Any:
+        name = info.data.get("search_space")
+        if isinstance(name, str) and name in SEARCH_SPACES:
+            problems = SEARCH_SPACES.get(name).option_problems({info.field_name or "": value})
+            if problems:
+                raise ValueError("; ".join(problems))
+        return value
 
     @model_validator(mode="after")
     def _limits_need_a_worker(self) -> RunConfig:
@@ -244,6 +264,15 @@ class RunConfig(BaseModel):
         `azure:DEPLOYMENT`, else the backend kind (`scripted`, `manual`, `replay`)."""
         kind, _, name = self.llm.partition(":")
         return self.model or (name if kind in ("openai", "azure") else kind)
+
+    @model_validator(mode="after")
+    def _benchmark_fitness_needs_a_table(self) -> RunConfig:
+        if self.fitness == "benchmark":
+            from nasagent.agent.truth import require_table
+
+            with _as_value_error():
+                require_table(SEARCH_SPACES.get(self.search_space))
+        return self
 
     @model_validator(mode="after")
     def _price_in_and_out(self) -> RunConfig:

@@ -26,13 +26,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nasagent.agent.runlog import read_json, write_json
 from nasagent.evaluator import CIFAR_SEED
-from nasagent.evaluator.architecture import Architecture
-from nasagent.evaluator.codec import parse
-from nasagent.evaluator.cost import count_cost
 from nasagent.evaluator.errors import NasAgentError
-from nasagent.evaluator.mutation import RandomMutator
 from nasagent.evaluator.proxies import PROXIES, ScoreResult, ScoreSettings, score
-from nasagent.evaluator.validation import Constraints, check, stride2_count
+from nasagent.evaluator.spaces import get_space
+from nasagent.evaluator.spaces.base import Mutator
+from nasagent.evaluator.validation import Constraints, check
 
 logger = logging.getLogger(__name__)
 
@@ -87,12 +85,12 @@ class StudySettings(BaseModel):
         return names
 
     def constraints(self, num_classes: int) -> Constraints:
-        seed_schedule = stride2_count(parse(self.seed_arch)) if self.structure != "none" else None
-        return Constraints(
+        constraints = Constraints(
             search_space=self.search_space, num_classes=num_classes, resolution=self.resolution,
             max_params=self.max_params, max_flops=self.max_flops, max_layers=self.max_layers,
-            structure=self.structure, stride2_blocks=seed_schedule,
+            structure=self.structure,
         )
+        return constraints.space.constrained_by_seed(constraints, self.seed_arch)
 
 
 class Study(BaseModel):
@@ -160,19 +158,20 @@ def sample_architectures(settings: StudySettings, constraints: Constraints) -> l
     Raises:
         StudyError: the seed is invalid, or too few distinct architectures were found.
     """
-    seed = parse(settings.seed_arch)
+    space = constraints.space
+    seed = space.decode(settings.seed_arch).architecture
     report = check(seed, constraints)
     if not report.valid:
         raise StudyError(f"the seed architecture is invalid here: {report.error_lines()[0]}")
     rng = random.Random(settings.seed)
-    mutator = RandomMutator.drawn(rng, settings.search_space)
+    mutator = space.drawn_mutator(rng, {})
     pool: dict[str, float] = {}
     for _ in range(settings.archs * MAX_CHAINS_FACTOR):
         if len(pool) >= settings.archs * POOL_FACTOR:
             break
         end = _chain(seed, rng.randint(1, settings.max_chain), mutator, rng, constraints)
         if end != seed and (cost := check(end, constraints).cost) is not None:
-            pool.setdefault(str(end), cost.params)
+            pool.setdefault(space.encode(end), cost.params)
     if len(pool) < settings.archs:
         raise StudyError(f"found only {len(pool)} distinct valid architectures for "
                          f"--archs {settings.archs}; loosen the budgets or ask for fewer")
@@ -180,9 +179,8 @@ def sample_architectures(settings: StudySettings, constraints: Constraints) -> l
 
 
 def _chain(
-    arch: Architecture, length: int, mutator: RandomMutator, rng: random.Random,
-    constraints: Constraints,
-) -> Architecture:
+    arch: Any, length: int, mutator: Mutator, rng: random.Random, constraints: Constraints,
+) -> Any:
     for _ in range(length):
         child = mutator.mutate(arch, num_replaces=rng.choice((1, 2)))
         if check(child, constraints).valid:
@@ -208,7 +206,7 @@ class ArchRecord(BaseModel):
     arch: str
     params: float
     flops: float
-    layers: int
+    layers: int | None = None
     scores: dict[str, ScoreResult] = {}
     top1: float | None = None
     seconds_per_epoch: float | None = None
@@ -264,7 +262,11 @@ def _record(
                 return stored
         except ValueError:
             logger.warning("%s is unreadable; scoring again", path)
-    cost = count_cost(parse(arch), num_classes=num_classes, resolution=settings.resolution)
+    constraints = Constraints(search_space=settings.search_space, num_classes=num_classes,
+                              resolution=settings.resolution)
+    cost = constraints.space.cost(constraints.space.decode(arch).architecture, constraints)
+    if cost is None:
+        raise StudyError(f"{arch} has no cost in search space {settings.search_space}")
     return ArchRecord(index=index, arch=arch, params=cost.params, flops=cost.flops,
                       layers=cost.layers)
 
@@ -282,12 +284,13 @@ def _scored(
     missing = [p for p in settings.proxies if p not in record.scores]
     if not missing:
         return record
-    arch, scores = parse(record.arch), dict(record.scores)
+    scores = dict(record.scores)
     for proxy in missing:
-        scores[proxy] = score(arch, ScoreSettings.model_validate({
+        scores[proxy] = score(record.arch, ScoreSettings.model_validate({
             "proxy": proxy, "batch_size": settings.score_batch_size,
             "resolution": settings.resolution, "num_classes": num_classes,
             "seed": settings.seed, "device": settings.device,
+            "search_space": settings.search_space,
         }))
     return _save(record.model_copy(update={"scores": scores}), out)
 
@@ -306,8 +309,9 @@ def _trained(
     })
     directory = out / ARCHS_DIR / f"{record.index:03d}"
     try:
-        result = train(parse(record.arch), data, recipe, directory, resume=True,
-                       progress=progress)
+        space = get_space(settings.search_space)
+        result = train(space.decode(record.arch).architecture, data, recipe, directory,
+                       search_space=space.name, resume=True, progress=progress)
     except TrainingError as error:
         return _save(record.model_copy(update={"train_error": str(error)}), out)
     update = {"top1": result.top1, "seconds_per_epoch": result.seconds_per_epoch}
@@ -317,7 +321,8 @@ def _trained(
 def _line(record: ArchRecord, total: int) -> str:
     top1 = "-" if record.top1 is None else f"{100 * record.top1:.1f}%"
     epoch = "" if record.seconds_per_epoch is None else f", {record.seconds_per_epoch:.1f} s/epoch"
-    return (f"[{record.index + 1}/{total}] params {record.params:,.0f}, layers {record.layers}: "
+    layers = "" if record.layers is None else f", layers {record.layers}"
+    return (f"[{record.index + 1}/{total}] params {record.params:,.0f}{layers}: "
             f"top-1 {top1}{epoch}")
 
 

@@ -31,7 +31,7 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict
 
 from nasagent.agent.config import RunConfig
-from nasagent.agent.workerpool import ScoringTask, WorkerPool, score_block_string, set_torch_threads
+from nasagent.agent.workerpool import ScoringTask, WorkerPool, score_arch_string, set_torch_threads
 from nasagent.evaluator.errors import UnknownNameError
 from nasagent.evaluator.proxies import DeviceUnavailableError, ScoreResult, ScoreSettings
 
@@ -151,7 +151,7 @@ class InProcessScoring:
     """One scoring thread in this process: the seeded protocol uses torch's global RNG, so
     two scorings in one process at once would interleave their draws."""
 
-    def __init__(self, threads: int | None, task: ScoringTask = score_block_string) -> None:
+    def __init__(self, threads: int | None, task: ScoringTask = score_arch_string) -> None:
         self._task = task
         self._thread = ThreadPoolExecutor(
             1, thread_name_prefix="nasagent-score", initializer=set_torch_threads,

@@ -22,8 +22,6 @@ from nasagent.agent.llm.base import LLMBackend
 from nasagent.agent.mutators import MUTATORS
 from nasagent.agent.outcomes import HistoryEntry, Outcome
 from nasagent.agent.proposers import Proposal, ProposalContext, constraints_for
-from nasagent.evaluator.architecture import Architecture
-from nasagent.evaluator.codec import encode, parse
 from nasagent.evaluator.errors import NasAgentError
 from nasagent.evaluator.validation import Report, check
 
@@ -74,7 +72,7 @@ class MutationResult(BaseModel):
 
 
 async def amutate(
-    parent: str | Architecture,
+    parent: Any,
     *,
     mutator: str = "random",
     llm: str | LLMBackend | None = None,
@@ -100,7 +98,7 @@ async def amutate(
 
 
 def mutate(
-    parent: str | Architecture,
+    parent: Any,
     *,
     mutator: str = "random",
     llm: str | LLMBackend | None = None,
@@ -115,8 +113,9 @@ def mutate(
     """Propose one validated mutation of `parent` with nasagent's LLM or random mutator.
 
     Args:
-        parent: the parent architecture, a block string or an `Architecture`.
-        mutator: a registered mutator: "random" (Zen-NAS) or "llm" (or a plugin's).
+        parent: the parent architecture: its string, or an architecture object of the search
+            space (a Zen-NAS `Architecture`, an NB201 `Cell`).
+        mutator: a registered mutator: "random" (the space's own) or "llm" (or a plugin's).
         llm: the LLM backend, a spec such as "openai:gpt-4o" or "scripted", or an
             `LLMBackend` object; None takes `llm` of `config` (default "openai:gpt-4o").
             Only read when the mutator needs an LLM.
@@ -136,7 +135,7 @@ def mutate(
 
     Raises:
         ConfigError: a bad configuration key or value, or an unknown mutator or backend.
-        BlockStringError: `parent` is not a block string.
+        BlockStringError: `parent` is not an architecture string of the search space.
         InvalidParentError: `parent` breaks the rules of the search space (budgets aside).
         LLMConfigError: the backend cannot be built (for example a missing API key).
     """
@@ -156,16 +155,15 @@ def _settings(
     return config_from_dict(values, source="mutate settings")
 
 
-def _parent_string(parent: str | Architecture, settings: RunConfig) -> str:
+def _parent_string(parent: Any, settings: RunConfig) -> str:
     """The canonical parent, checked like a search's seed (structure and space; no budgets)."""
-    arch = parent if isinstance(parent, Architecture) else parse(parent)
-    structure = constraints_for(settings).model_copy(
-        update={"max_params": None, "max_flops": None, "max_layers": None}
-    )
-    report = check(arch, structure)
+    rules = constraints_for(settings).unbudgeted()
+    space = rules.space
+    arch = space.decode(parent).architecture if isinstance(parent, str) else parent
+    report = check(arch, rules)
     if not report.valid:
         raise InvalidParentError(report)
-    return encode(arch)
+    return space.encode(arch)
 
 
 def _history(entries: Sequence[HistoryLike]) -> list[HistoryEntry]:
@@ -210,11 +208,12 @@ async def _backend(
 
 
 def _result(proposal: Proposal, settings: RunConfig) -> MutationResult:
-    arch = proposal.architecture
-    report = check(arch, constraints_for(settings)) if arch is not None else None
+    arch, constraints = proposal.architecture, constraints_for(settings)
+    report = check(arch, constraints) if arch is not None else None
     cost = report.cost if report is not None else None
     return MutationResult(
-        outcome=proposal.outcome, arch=None if arch is None else encode(arch),
+        outcome=proposal.outcome,
+        arch=None if arch is None else constraints.space.encode(arch),
         errors=proposal.errors, tokens=proposal.tokens, llm_calls=proposal.llm_calls,
         repairs=proposal.repairs, notes=proposal.notes, expected_score=proposal.expected_score,
         llm_seconds=proposal.llm_seconds, params=None if cost is None else cost.params,

@@ -24,12 +24,14 @@ ARM_COLOURS: dict[str, str] = {
     "llm": "#1f77b4",
     "random": "#7f7f7f",
     "llm-noreflect": "#2ca02c",
+    "oracle": "#000000",
 }
 """One fixed colour per known arm, so the same arm looks the same in every figure."""
 
 FALLBACK_COLOURS = ("#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#ff7f0e")
 
 BEST_SO_FAR_STEM = "best_so_far"
+TRUTH_SO_FAR_STEM = "accuracy_so_far"
 DISTRIBUTION_STEM = "score_distribution"
 FIGURE_FORMATS = ("png", "pdf")
 
@@ -102,6 +104,37 @@ def plot_best_so_far(
     axes.grid(alpha=0.3)
     if arms:
         axes.legend(loc="best")
+    paths = _save(figure, stem)
+    csv_path = stem.with_suffix(".csv")
+    _write_curve_csv(curves, csv_path)
+    return [*paths, csv_path]
+
+
+def plot_truth_so_far(
+    curves: Mapping[str, Sequence[tuple[int, Curve]]],
+    best: float,
+    stem: Path,
+    labels: Mapping[str, str] | None = None,
+) -> list[Path]:
+    """The anytime curve per arm: the benchmark's test accuracy of the best-by-fitness
+    architecture so far vs iteration (mean over all seeds, min-max band), with the space's
+    best cell as a dashed line; PNG, PDF, CSV.
+
+    Returns:
+        The paths written: PNG, PDF and CSV.
+    """
+    figure = Figure(figsize=(7, 4.5))
+    axes = figure.add_subplot()
+    arms = list(curves)
+    for arm, seeded in curves.items():
+        label = (labels or {}).get(arm, arm)
+        _draw_band(axes, label, [curve for _, curve in seeded], arm_colour(arm, arms))
+    axes.axhline(best, color="black", linestyle="--", linewidth=1,
+                 label=f"best cell of the table ({best:.2f}%)")
+    axes.set_xlabel("search iteration (proposals, invalid ones included)")
+    axes.set_ylabel("test accuracy (%) of the best so far")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="best")
     paths = _save(figure, stem)
     csv_path = stem.with_suffix(".csv")
     _write_curve_csv(curves, csv_path)

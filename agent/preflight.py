@@ -11,10 +11,10 @@ from pathlib import Path
 from nasagent.agent.config import ConfigError, RunConfig
 from nasagent.agent.mutators import MUTATORS
 from nasagent.agent.runlog import CONFIG_FILE, EVENTS_FILE, read_events
-from nasagent.evaluator import parse
 from nasagent.evaluator.errors import BlockStringError
-from nasagent.evaluator.search_space import get_search_space, spaces_holding
-from nasagent.evaluator.validation import Report
+from nasagent.evaluator.spaces import SEARCH_SPACES, get_space
+from nasagent.evaluator.spaces.base import SearchSpace, spaces_holding
+from nasagent.evaluator.validation import Report, ViolationKind
 
 
 def check_run_inputs(config: RunConfig) -> None:
@@ -43,34 +43,44 @@ def check_seed(config: RunConfig) -> None:
     """Refuse a seed architecture the run could not start from, saying what to change.
 
     Raises:
-        ConfigError: the seed does not decode, holds blocks of another search space, breaks a
-            rule, or breaks a budget in force.
+        ConfigError: the seed does not decode, holds elements of another search space, breaks
+            a rule, or breaks a budget in force.
     """
     from nasagent.agent.proposers import constraints_for
     from nasagent.evaluator.validation import check
 
-    example = get_search_space(config.search_space).defaults.example_file
+    space = get_space(config.search_space)
+    example = space.defaults.example_file
     try:
-        arch = parse(config.seed_arch)
+        arch = space.decode(config.seed_arch).architecture
     except BlockStringError as exc:
-        raise ConfigError(f"seed_arch is not a valid block string: {exc}; give one with "
-                          f"--seed-arch (examples: {example})") from None
+        noun = space.reply_format().answer_noun
+        raise ConfigError(f"seed_arch is not a valid {noun}: {exc}; give one with --seed-arch"
+                          f"{_examples(example)}") from None
     report = check(arch, constraints_for(config))
     if report.valid:
         return
-    outside = sorted({b.op for b in arch.blocks} - set(get_search_space(config.search_space).ops))
-    if outside:
-        raise ConfigError(_other_space(config.search_space, outside, arch, example))
+    if any(error.kind is ViolationKind.OP for error in report.errors):
+        raise ConfigError(_other_space(config.search_space, report, example))
     raise ConfigError(_broken_seed(report))
 
 
-def _other_space(space: str, outside: list[str], arch: object, example: str) -> str:
-    holding = spaces_holding(block.op for block in getattr(arch, "blocks", ()))
+def _examples(example: str) -> str:
+    return f" (examples: {example})" if example else ""
+
+
+def _other_space(space: str, report: Report, example: str) -> str:
+    wrong = next(error.message for error in report.errors if error.kind is ViolationKind.OP)
+    holding = [name for name in spaces_holding(report.input, fitting_spaces())
+               if name != space]
     origin = f" (it fits {holding[0]})" if holding else ""
-    return (
-        f"seed_arch uses {', '.join(outside)}, which search space {space} does not hold"
-        f"{origin}; give a {space} seed with --seed-arch, e.g. one from {example}"
-    )
+    return (f"seed_arch does not fit search space {space}: {wrong}{origin}; give a {space} seed "
+            f"with --seed-arch" + (f", e.g. one from {example}" if example else ""))
+
+
+def fitting_spaces() -> list[SearchSpace]:
+    """The built-in spaces, in registry order (for 'it fits X' hints; no plugin scan)."""
+    return [SEARCH_SPACES.get(name) for name in SEARCH_SPACES.builtin_names()]
 
 
 def _broken_seed(report: Report) -> str:

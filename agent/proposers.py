@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from nasagent.agent.config import ConfigError, RunConfig
+from nasagent.agent.config import SPACE_OPTION_KEYS, ConfigError, RunConfig
 from nasagent.agent.llm.base import (
     LLMBackend,
     LLMError,
@@ -22,14 +22,13 @@ from nasagent.agent.pricing import Spend
 from nasagent.agent.prompting import (
     PromptSettings,
     SearchFacts,
+    answer_noun,
     mutation_messages,
     repair_message,
 )
 from nasagent.agent.response import MUTATION_SCHEMA, Verdict, judge_reply
-from nasagent.evaluator import Architecture, parse
 from nasagent.evaluator.errors import BlockStringError
-from nasagent.evaluator.mutation import RandomMutator
-from nasagent.evaluator.validation import Constraints, check, stride2_count
+from nasagent.evaluator.validation import Constraints, check
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,7 @@ class Proposal:
     """A mutator's answer before scoring: a valid candidate (outcome OK) or why there is none."""
 
     outcome: Outcome
-    architecture: Architecture | None = None
+    architecture: Any = None
     errors: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     expected_score: float | None = None
@@ -73,23 +72,26 @@ class Proposer(Protocol):
 
 
 def constraints_for(config: RunConfig) -> Constraints:
-    """The validator's constraints implied by a run configuration."""
-    return Constraints(
+    """The validator's constraints implied by a run configuration (with what its seed fixes:
+    a Zen-NAS structure keeps the seed's resolution schedule).
+
+    Raises:
+        ConfigError: the seed architecture does not decode.
+    """
+    constraints = Constraints(
         search_space=config.search_space, num_classes=config.num_classes,
         resolution=config.resolution, counting=config.counting, max_params=config.max_params,
         max_flops=config.max_flops, max_layers=config.max_layers, structure=config.structure,
-        stride2_blocks=_seed_schedule(config),
     )
-
-
-def _seed_schedule(config: RunConfig) -> int | None:
-    """The seed's stride-2 count, which a structure keeps; None when no structure is in force."""
-    if config.structure == "none":
-        return None
     try:
-        return stride2_count(parse(config.seed_arch))
+        return constraints.space.constrained_by_seed(constraints, config.seed_arch)
     except BlockStringError as error:
         raise ConfigError(f"seed_arch cannot be decoded: {error}") from None
+
+
+def space_options(config: RunConfig) -> dict[str, Any]:
+    """The run's shared options a search space reads (mutation weights, naming, scoring)."""
+    return {key: getattr(config, key) for key in SPACE_OPTION_KEYS}
 
 
 def prompt_settings_for(config: RunConfig) -> PromptSettings:
@@ -98,6 +100,7 @@ def prompt_settings_for(config: RunConfig) -> PromptSettings:
         constraints=constraints_for(config), proxy=config.proxy,
         include_proxy_source=config.include_proxy_source, history_size=config.history_size,
         max_lessons=config.max_lessons, version=config.prompt_version,
+        op_names=config.op_names,
         search=SearchFacts(
             parent_selection=str(config.parent_selection), tournament_size=config.tournament_size,
             population=config.population, init_population=config.init_population,
@@ -107,19 +110,19 @@ def prompt_settings_for(config: RunConfig) -> PromptSettings:
 
 
 class RandomProposer:
-    """The Zen-NAS random mutation operator, checked against the same budgets."""
+    """The search space's random mutation operator, checked against the same budgets."""
 
     def __init__(self, config: RunConfig) -> None:
         self.config = config
         self.constraints = constraints_for(config)
+        self.space = self.constraints.space
+        self.options = space_options(config)
 
     async def propose(self, context: ProposalContext) -> Proposal:
-        mutator = RandomMutator.drawn(
-            context.rng, self.config.search_space, self.config.type_weights
-        )
-        parent = parse(context.parent)
+        mutator = self.space.drawn_mutator(context.rng, self.options)
+        parent = self.space.decode(context.parent).architecture
         child = mutator.mutate(parent, num_replaces=context.num_replaces)
-        if str(child) == str(parent):  # the same word as for an LLM that keeps the parent
+        if self.space.encode(child) == self.space.encode(parent):  # as for an LLM's no change
             return Proposal(Outcome.NO_CHANGE, child, notes=("the mutation gave the parent back",))
         report = check(child, self.constraints)
         outcome = Outcome.OK if report.valid else (
@@ -155,14 +158,15 @@ class LLMProposer:
             proposal.repairs = attempt
             verdict = judge_reply(
                 response.text, response.finish_reason,
-                parent=context.parent, constraints=self.constraints,
+                parent=context.parent, constraints=self.constraints, naming=self.config.op_names,
             )
             proposal = _from_verdict(proposal, verdict)
             if verdict.outcome in (Outcome.OK, Outcome.NO_CHANGE):
                 return proposal
             messages = [
                 *messages, {"role": "assistant", "content": response.text},
-                repair_message(verdict.errors, self.prompt_settings.version),
+                repair_message(verdict.errors, self.prompt_settings.version,
+                               answer_noun(self.prompt_settings)),
             ]
         return proposal
 

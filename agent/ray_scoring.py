@@ -36,7 +36,7 @@ from nasagent.agent.workerpool import (
     ScoringSetupError,
     failed_result,
     run_task,
-    score_block_string,
+    score_arch_string,
     set_torch_threads,
 )
 from nasagent.evaluator.errors import NasAgentError
@@ -63,7 +63,7 @@ def import_ray() -> ModuleType:
 def score_task(arch: str, settings: ScoreSettings, threads: int) -> tuple[str, Any]:
     """What one Ray task runs: the local worker's task, with the same thread setting."""
     set_torch_threads(threads)
-    return run_task(score_block_string, arch, settings)
+    return run_task(score_arch_string, arch, settings)
 
 
 class RayScoring:

@@ -26,9 +26,11 @@ from nasagent.agent.outcomes import Outcome
 from nasagent.agent.plots import (
     BEST_SO_FAR_STEM,
     DISTRIBUTION_STEM,
+    TRUTH_SO_FAR_STEM,
     SeedScore,
     plot_best_so_far,
     plot_score_distribution,
+    plot_truth_so_far,
 )
 from nasagent.agent.pricing import Spend
 from nasagent.agent.runlog import (
@@ -43,6 +45,7 @@ from nasagent.agent.runlog import write_json as write_json_file
 from nasagent.agent.stats import (
     Curve,
     best_so_far,
+    found_at,
     holm,
     is_better,
     iterations_to_reach,
@@ -51,10 +54,13 @@ from nasagent.agent.stats import (
     outcome_rate,
     smallest_p_value,
     summarize,
+    truth_so_far,
 )
 from nasagent.agent.train_best import structure_of, top1_cell, top1_test_lines, trained_summary
+from nasagent.agent.truth import FITNESS_BENCHMARK, table_of, table_record
 from nasagent.evaluator.errors import NasAgentError
 from nasagent.evaluator.proxies import get_proxy
+from nasagent.evaluator.spaces import get_space
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +71,8 @@ SINGLE_RUN_SUMMARY_FILE = "report_summary.json"
 BASELINE_ARM = "random"
 REPORT_TEMPLATE = "report.html.j2"
 NOT_REACHED = "not reached"
+REFERENCE_NOTE = ", selects by the table's accuracy (upper bound)"
+"""What a reference arm's label adds: it is not a search method."""
 
 
 class ReportError(NasAgentError):
@@ -107,6 +115,11 @@ class RunData:
     @property
     def counted(self) -> bool:
         return self.problem is None
+
+    @property
+    def reference(self) -> bool:
+        """A reference arm's run: it selects by the benchmark's accuracy (an upper bound)."""
+        return self.config.fitness == FITNESS_BENCHMARK
 
 
 @dataclass(frozen=True)
@@ -284,7 +297,10 @@ def summarize_runs(
             arm: _arm_summary(arm, group, iterations, higher, threshold, baseline)
             for arm, group in arms.items()
         },
-        "comparisons": _comparisons(finals, higher, baseline),
+        "comparisons": _comparisons(
+            {arm: values for arm, values in finals.items() if not _is_reference(arms[arm])},
+            higher, baseline),
+        "truth": _truth_summary(arms, iterations, higher, baseline),
         "shared_settings": shared_settings(runs),
         "spend": {**_spend_total(runs), "estimated_arms": _estimated_arms(arms)},
         "incomplete_runs": [str(run.run_dir) for run in runs if not run.counted],
@@ -294,6 +310,58 @@ def summarize_runs(
             {arm: [run.run_dir for run in group] for arm, group in arms.items()}, baseline
         ),
     }
+
+
+def _is_reference(runs: Sequence[RunData]) -> bool:
+    return bool(runs) and runs[0].reference
+
+
+def _truth_summary(
+    arms: dict[str, list[RunData]], iterations: int, higher: bool, baseline: str
+) -> dict[str, Any] | None:
+    """The benchmark's side of the comparison (agent.truth): per arm, the true test accuracy
+    of the final best-by-fitness architecture, its regret to the table's best cell and the
+    iteration it was found at; one-sided Mann-Whitney tests on that accuracy. None when the
+    runs' search space has no table."""
+    config = next(iter(arms.values()))[0].config
+    record = table_record(table_of(get_space(config.search_space)))
+    if record is None:
+        return None
+    best = float(record["best_test_accuracy"])
+    per_arm = {arm: _arm_truth(group, iterations, higher, best) for arm, group in arms.items()}
+    finals = {arm: values["final"]["per_seed"] for arm, values in per_arm.items()}
+    tests = _comparisons({a: v for a, v in finals.items() if not _is_reference(arms[a])},
+                         True, baseline, metric="true test accuracy of the best")
+    return {"table": record, "arms": per_arm, "comparisons": tests}
+
+
+def _arm_truth(
+    runs: Sequence[RunData], iterations: int, higher: bool, best: float
+) -> dict[str, Any]:
+    counted = [run for run in runs if run.counted]
+    fitness_higher = True if _is_reference(runs) else higher
+    curves = [truth_so_far(run.events, iterations, fitness_higher) for run in counted]
+    finals = [curve[-1] if curve and math.isfinite(curve[-1]) else None for curve in curves]
+    found = [found_at(curve) for curve in curves]
+    regrets = [None if value is None else best - value for value in finals]
+    return {
+        "reference": _is_reference(runs),
+        "final": {**vars(summarize(finals)), "per_seed": finals},
+        "regret": {**vars(summarize(regrets)), "per_seed": regrets},
+        "found_at": {"median": median_or_not_reached(found), "per_seed": found},
+    }
+
+
+def truth_curves(
+    runs: Sequence[RunData], iterations: int, higher: bool
+) -> dict[str, list[tuple[int, Curve]]]:
+    """Per arm, the anytime accuracy curve of every counted run (agent.stats.truth_so_far)."""
+    curves: dict[str, list[tuple[int, Curve]]] = {}
+    for arm, group in group_by_arm(runs).items():
+        direction = True if _is_reference(group) else higher
+        curves[arm] = [(run.seed, truth_so_far(run.events, iterations, direction))
+                       for run in group if run.counted]
+    return curves
 
 
 def _problems(runs: Sequence[RunData], missing: Sequence[MissingRun]) -> list[dict[str, Any]]:
@@ -356,6 +424,8 @@ def report_header(runs: Sequence[RunData]) -> dict[str, Any]:
                   "residual": config.residual},
         "seeds": sorted({run.seed for run in runs}),
         "iterations": max(run.config.iterations for run in runs),
+        "op_names": sorted({run.config.op_names for run in runs}),
+        "truth": table_record(table_of(get_space(config.search_space))),
     }
 
 
@@ -378,8 +448,17 @@ def header_lines(summary: dict[str, Any]) -> list[str]:
         f"search space {header['search_space']}; budgets: {budgets or 'none'}",
         f"proxy: {proxy}",
         f"seeds {', '.join(str(s) for s in header['seeds'])}; {header['iterations']} iterations",
+        f"op names shown to the model: {', '.join(header.get('op_names') or ['standard'])}",
+        *_truth_lines(header.get("truth")),
         *(f"{summary['arms'][arm]['label']}" for arm in summary["arms"]),
     ]
+
+
+def _truth_lines(record: dict[str, Any] | None) -> list[str]:
+    if not record:
+        return []
+    return [f"ground truth (never shown to the model): test accuracy on {record['dataset']} from "
+            f"{record['source']}; best cell {record['best_test_accuracy']:.2f}%"]
 
 
 def shared_settings(runs: Sequence[RunData]) -> dict[str, Any]:
@@ -437,8 +516,11 @@ def _arm_summary(
     spends = [run_spend(run) for run in runs]
     events = [e for run in runs for e in run.events]
     search = [e for e in events if e.phase == "search"]
+    reference = _is_reference(planned)
     return {
-        "label": arm_label(arm, config),
+        "label": arm_label(arm, config) + (REFERENCE_NOTE if reference else ""),
+        "reference": reference,
+        "op_names": config.op_names,
         "tokens_estimated": tokens_estimated(config),
         "seeds": [run.seed for run in planned],
         "counted_seeds": [run.seed for run in runs],
@@ -519,7 +601,8 @@ def _best_architecture(runs: Sequence[RunData], higher: bool) -> dict[str, Any] 
 
 
 def _comparisons(
-    finals: dict[str, list[float | None]], higher: bool, baseline: str
+    finals: dict[str, list[float | None]], higher: bool, baseline: str,
+    metric: str = "best_at_budget",
 ) -> list[dict[str, Any]]:
     """Every arm against the baseline, with Holm's correction across those tests."""
     if baseline not in finals:
@@ -530,7 +613,7 @@ def _comparisons(
             continue
         result = mann_whitney(values, finals[baseline], higher)
         tests.append({
-            "arm": arm, "baseline": baseline, "metric": "best_at_budget",
+            "arm": arm, "baseline": baseline, "metric": metric,
             "test": "one-sided Mann-Whitney U", **vars(result),
             "smallest_p_value": smallest_p_value(
                 sum(v is not None for v in values), sum(v is not None for v in finals[baseline])
@@ -627,15 +710,36 @@ def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     if trained:
         label = f"held-out top-1 after training on {trained['data']['spec']} (mean ± std)"
         rows.insert(2, [label, *(top1_cell(trained["arms"].get(arm)) for arm in arms)])
+    truth = summary.get("truth")
+    if truth:
+        rows[2:2] = [[label, *(cell(truth["arms"][arm]) for arm in arms)]
+                     for label, cell in truth_rows(summary)]
     return header, rows
+
+
+def truth_rows(summary: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The benchmark's rows of the table: true accuracy, regret and when the best was found."""
+    table = summary["truth"]["table"]
+    dataset, proxy = table["dataset"], summary["proxy"]
+    return [
+        (f"true test accuracy of the best by {proxy} on {dataset}, % (mean ± std)",
+         lambda t: _best_cell(t["final"])),
+        (f"regret to the table's best cell ({table['best_test_accuracy']:.2f}%), % (mean)",
+         lambda t: _number(t["regret"]["mean"])),
+        ("iteration the final best was found (median)",
+         lambda t: NOT_REACHED if t["found_at"]["median"] is None
+         else _number(t["found_at"]["median"], "g")),
+    ]
 
 
 def p_value_lines(summary: dict[str, Any]) -> list[str]:
     """One sentence per statistical test, for the terminal and the report."""
     lines = []
-    for test in summary["comparisons"]:
+    truth = summary.get("truth") or {}
+    for test in [*summary["comparisons"], *truth.get("comparisons", [])]:
         better = "higher" if test["alternative"] == "greater" else "lower"
-        what = f"{test['arm']} vs {test['baseline']}, best at budget ({better} is better)"
+        metric = "best at budget" if test["metric"] == "best_at_budget" else test["metric"]
+        what = f"{test['arm']} vs {test['baseline']}, {metric} ({better} is better)"
         floor = test.get("smallest_p_value")
         reachable = "" if floor is None else (
             f"; the smallest p reachable with these seeds is {floor:.4g}"
@@ -689,15 +793,21 @@ def _json_safe(value: Any) -> Any:
 def write_plots(runs: Sequence[RunData], summary: dict[str, Any], directory: Path) -> list[Path]:
     """The best-so-far and score-distribution figures (PNG, PDF, CSV each)."""
     higher, iterations = summary["higher_is_better"], summary["iterations"]
-    arms = group_by_arm(runs)
+    arms = {arm: group for arm, group in group_by_arm(runs).items() if not _is_reference(group)}
     curves = {arm: run_curves(group, iterations, higher) for arm, group in arms.items()}
     scores = {arm: _valid_scores(group) for arm, group in arms.items()}
     proxy = summary["proxy"]
-    labels = {arm: summary["arms"][arm]["label"] for arm in arms}
-    return [
+    labels = {arm: summary["arms"][arm]["label"] for arm in summary["arms"]}
+    paths = [
         *plot_best_so_far(curves, proxy, higher, directory / BEST_SO_FAR_STEM, labels),
         *plot_score_distribution(scores, proxy, higher, directory / DISTRIBUTION_STEM, labels),
     ]
+    truth = summary.get("truth")
+    if truth:
+        best = float(truth["table"]["best_test_accuracy"])
+        paths += plot_truth_so_far(truth_curves(runs, iterations, higher), best,
+                                   directory / TRUTH_SO_FAR_STEM, labels)
+    return paths
 
 
 def _valid_scores(runs: Sequence[RunData]) -> list[SeedScore]:
@@ -737,6 +847,11 @@ def render_html(summary: dict[str, Any], directory: Path) -> str:
                            "spans the lowest to the highest seed"),
         (DISTRIBUTION_STEM, "Scores of every valid proposal per arm"),
     ]
+    if summary.get("truth"):
+        figures.append((TRUTH_SO_FAR_STEM, "The benchmark's test accuracy of the best "
+                        "architecture by the proxy so far (anytime curve); mean over all "
+                        "counted seeds, the band spans the lowest to the highest seed; never "
+                        "shown to the model"))
     return _html_environment().get_template(REPORT_TEMPLATE).render(
         title=directory.resolve().name, summary=summary, header=header, rows=rows,
         header_lines=header_lines(summary), problems=problem_lines(summary),

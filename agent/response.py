@@ -36,9 +36,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from nasagent.agent.outcomes import Outcome
-from nasagent.evaluator.architecture import Architecture
-from nasagent.evaluator.codec import canonicalize
 from nasagent.evaluator.errors import BlockStringError, NasAgentError
+from nasagent.evaluator.spaces import DEFAULT_SEARCH_SPACE, get_space
+from nasagent.evaluator.spaces.base import STANDARD_NAMING, ReplyFormat, SearchSpace
 from nasagent.evaluator.validation import Constraints, check_string
 
 logger = logging.getLogger(__name__)
@@ -60,9 +60,14 @@ REASONING_TAGS = ("thinking", "think", "thought", "reasoning")
 JSON_FENCE_TAGS = ("", "json", "jsonc", "json5")
 BULLETS = ("- ", "* ", "• ")
 
-CONTRACT = (
-    'one JSON object {"arch": "<block string>", "type": "<proxy>", "score": <number or null>}'
-)
+def contract(form: ReplyFormat) -> str:
+    """The answer contract, as every "answer with ..." message states it."""
+    return (f'one JSON object {{"arch": "<{form.answer_noun}>", "type": "<proxy>", '
+            f'"score": <number or null>}}')
+
+
+CONTRACT = contract(ReplyFormat())
+"""The Zen-NAS contract (the default space's)."""
 
 MUTATION_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -111,7 +116,7 @@ class Verdict:
     """A reply judged: outcome OK, NO_CHANGE, INVALID or OVER_BUDGET (the loop finds duplicates)."""
 
     outcome: Outcome
-    architecture: Architecture | None
+    architecture: Any
     canonical: str | None
     errors: tuple[str, ...]
     notes: tuple[str, ...]
@@ -150,41 +155,50 @@ class _Found:
 # ----------------------------------------------------------------------------- public API
 
 
-def extract_answer(text: str, finish_reason: str | None = None) -> Answer:
-    """Find the answer in a raw reply (rules in the module docstring).
+def extract_answer(
+    text: str, finish_reason: str | None = None, *, space: SearchSpace | None = None,
+    naming: str = STANDARD_NAMING,
+) -> Answer:
+    """Find the answer in a raw reply (rules in the module docstring); `space` says what an
+    architecture looks like (default: the default search space's), in `naming`.
 
     Raises:
         ExtractionError: no usable answer; the message is written for the model.
     """
-    _check_reply(text, finish_reason)
+    space = space or get_space(DEFAULT_SEARCH_SPACE)
+    form = space.reply_format(naming)
+    _check_reply(text, finish_reason, form)
     visible = _strip_reasoning(text)
     notes = _reasoning_notes(visible)
     found, json_errors = _find_answers(visible.text, "arch")
     if not found:
-        return _block_line_answer(visible, notes, json_errors)
+        return _arch_line_answer(visible, notes, json_errors, space, form)
     chosen = found[-1]
     if len(found) > 1:
         notes.append(f"the reply holds {len(found)} answers; used the last one")
-    return _answer_from_value(chosen.value, _rationale(visible.text, chosen), notes)
+    return _answer_from_value(chosen.value, _rationale(visible.text, chosen), notes, form)
 
 
 def judge_reply(
-    text: str, finish_reason: str | None, *, parent: str, constraints: Constraints
+    text: str, finish_reason: str | None, *, parent: str, constraints: Constraints,
+    naming: str = STANDARD_NAMING,
 ) -> Verdict:
     """Extract and validate one reply (no repair): the outcome of this proposal.
 
-    Never raises on bad text: extraction and validation failures are INVALID verdicts whose
-    errors are sentences the repair prompt can show the model.
+    The reply writes architectures in `naming` (the prompt's notation); the verdict holds
+    the canonical standard form. Never raises on bad text: extraction and validation
+    failures are INVALID verdicts whose errors are sentences the repair prompt can show.
     """
+    space = constraints.space
     try:
-        answer = extract_answer(text, finish_reason)
+        answer = extract_answer(text, finish_reason, space=space, naming=naming)
     except ExtractionError as error:
         return Verdict(Outcome.INVALID, None, None, (str(error),), (), None)
     if answer.arch_text is None:
         return Verdict(Outcome.NO_CHANGE, None, None, (), answer.notes, answer.expected_score)
-    report = check_string(answer.arch_text, constraints)
+    report = check_string(answer.arch_text, constraints, naming)
     notes = (*answer.notes, *report.notes)
-    if report.canonical is not None and report.canonical == _canonical_or_raw(parent):
+    if report.canonical is not None and report.canonical == _canonical_or_raw(parent, space):
         notes = (*notes, "the answer is identical to the parent (after canonicalisation)")
         return Verdict(
             Outcome.NO_CHANGE, report.architecture, report.canonical, (), notes,
@@ -221,24 +235,25 @@ def parse_lessons(text: str, limit: int = 8) -> list[str]:
 # ----------------------------------------------------------------------------- reply checks
 
 
-def _check_reply(text: str, finish_reason: str | None) -> None:
+def _check_reply(text: str, finish_reason: str | None, form: ReplyFormat) -> None:
+    terms = contract(form)
     if len(text) > MAX_REPLY_CHARS:
         raise ExtractionError(
             f"the reply has {len(text):,} characters; at most {MAX_REPLY_CHARS:,} are read. "
-            f"Answer with {CONTRACT} in a ```json fence and a short rationale"
+            f"Answer with {terms} in a ```json fence and a short rationale"
         )
     if finish_reason == "length":
-        raise _truncated_error()
+        raise _truncated_error(terms)
     if finish_reason == "content_filter":
         raise ExtractionError("the reply was blocked by the provider's content filter")
     if not text.strip():
-        raise ExtractionError(f"the reply is empty; answer with {CONTRACT} in a ```json fence")
+        raise ExtractionError(f"the reply is empty; answer with {terms} in a ```json fence")
 
 
-def _truncated_error() -> ExtractionError:
+def _truncated_error(terms: str) -> ExtractionError:
     return ExtractionError(
         "the reply was cut off at the token limit (finish_reason 'length'), so no part of it "
-        f"is trusted; answer first with {CONTRACT} in a ```json fence and keep any rationale short"
+        f"is trusted; answer first with {terms} in a ```json fence and keep any rationale short"
     )
 
 
@@ -429,7 +444,9 @@ def _try_decode(decoder: json.JSONDecoder, text: str) -> tuple[Any, int, int, bo
 # ----------------------------------------------------------------------------- answer fields
 
 
-def _answer_from_value(value: Any, rationale: str, notes: list[str]) -> Answer:
+def _answer_from_value(
+    value: Any, rationale: str, notes: list[str], form: ReplyFormat
+) -> Answer:
     if value == []:
         return Answer(None, None, None, rationale, (*notes, "the answer is an empty list"))
     arch = value["arch"]
@@ -438,8 +455,7 @@ def _answer_from_value(value: Any, rationale: str, notes: list[str]) -> Answer:
         return Answer(None, _proxy(value, notes), _score(value, notes), rationale, tuple(notes))
     if not isinstance(arch, str):
         raise ExtractionError(
-            f'"arch" must be one string of blocks written back to back, such as '
-            f'"SuperConvK3BNRELU(3,8,1,1)SuperResK3K3(8,16,1,8,1)", not a JSON '
+            f'"arch" must be {form.shape}, such as "{form.example}", not a JSON '
             f"{_json_type(arch)}"
         )
     extra = sorted(set(value) - {"arch", "type", "score"})
@@ -487,37 +503,31 @@ def _rationale(text: str, chosen: _Found) -> str:
 # ----------------------------------------------------------------------------- lenient forms
 
 
-def _block_line_answer(visible: _Visible, notes: list[str], json_errors: list[str]) -> Answer:
-    """Leniently accept a reply whose answer is a bare block string on its own line."""
-    line = _last_block_line(visible.text)
+def _arch_line_answer(
+    visible: _Visible, notes: list[str], json_errors: list[str], space: SearchSpace,
+    form: ReplyFormat,
+) -> Answer:
+    """Leniently accept a reply whose answer is a bare architecture string on its own line."""
+    line = _last_arch_line(visible.text, space)
     if line is None:
         where = " outside the reasoning section" if visible.sections else ""
         problem = json_errors[-1] if json_errors else f"no answer found{where}"
-        raise ExtractionError(f"{problem}; answer with {CONTRACT} in a ```json fence")
-    notes.append("the reply has no JSON answer; read the block string on its own line")
+        raise ExtractionError(f"{problem}; answer with {contract(form)} in a ```json fence")
+    notes.append(f"the reply has no JSON answer; read the {form.answer_noun} on its own line")
     return Answer(line, None, None, "", tuple(notes))
 
 
-def _last_block_line(text: str) -> str | None:
+def _last_arch_line(text: str, space: SearchSpace) -> str | None:
     for raw in reversed(text.splitlines()):
         line = raw.strip().strip("`'\"").strip()
-        if _looks_like_block_string(line):
+        if space.looks_like(line):
             return line
     return None
 
 
-def _looks_like_block_string(line: str) -> bool:
-    """`Name(...)...` starting with a capital letter: the shape of registered block names."""
-    name, paren, _ = line.partition("(")
-    return bool(
-        paren and name[:1].isupper() and name.isascii() and name.replace("_", "").isalnum()
-        and line.endswith(")")
-    )
-
-
-def _canonical_or_raw(parent: str) -> str:
+def _canonical_or_raw(parent: str, space: SearchSpace) -> str:
     try:
-        return canonicalize(parent)
+        return space.canonical(parent)
     except (BlockStringError, ValueError):
         return parent.strip()
 

@@ -78,6 +78,8 @@ class Event(BaseModel):
     cost_usd: float | None = None
     repairs: int = 0
     lessons: tuple[str, ...] | None = None
+    truth: dict[str, Any] | None = None
+    """A benchmark table's figures for `arch` (agent.truth); never shown to a model."""
     seconds: float = 0.0
     score_seconds: float = 0.0
     llm_seconds: float = 0.0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 from nasagent.agent.execution import Scoring
-from nasagent.evaluator import Architecture
 from nasagent.evaluator.proxies import ScoreResult, ScoreSettings
 
 
@@ -37,8 +36,8 @@ class Scorer:
         """True when the result came from `remember` (the log), not from scoring here."""
         return canonical in self._remembered
 
-    async def score(self, architecture: Architecture) -> ScoreResult:
-        canonical = str(architecture)
+    async def score(self, canonical: str) -> ScoreResult:
+        """The result of a canonical architecture string (scored once, then cached)."""
         if canonical not in self._cache:
             self._cache[canonical] = asyncio.wrap_future(
                 self.scoring.submit(canonical, self.settings)

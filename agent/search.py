@@ -42,6 +42,7 @@ from nasagent.agent.proposers import (
     constraints_for,
     make_proposer,
     prompt_settings_for,
+    space_options,
 )
 from nasagent.agent.reference import (
     Reconciled,
@@ -66,8 +67,16 @@ from nasagent.agent.runlog import (
 )
 from nasagent.agent.scoring import Scorer
 from nasagent.agent.session import backend_options, llm_spec, open_backend
-from nasagent.evaluator import Architecture, canonicalize, cpu_kernels, parse
-from nasagent.evaluator.cost import count_cost
+from nasagent.agent.truth import (
+    FITNESS_BENCHMARK,
+    TRUTH_OUTCOMES,
+    require_table,
+    table_of,
+    table_record,
+    table_scoring,
+    truth_of,
+)
+from nasagent.evaluator import cpu_kernels
 from nasagent.evaluator.errors import NasAgentError
 from nasagent.evaluator.proxies import ProxyStatus, ScoreResult, ScoreSettings, get_proxy
 from nasagent.evaluator.validation import check
@@ -231,19 +240,22 @@ class Search:
         self.proposer = proposer
         self.reflector = reflector
         self.progress = progress
-        self.proxy = get_proxy(config.proxy)
-        self.score_settings = ScoreSettings(
-            proxy=config.proxy, batch_size=config.batch_size, resolution=config.resolution,
-            num_classes=config.num_classes, seed=config.score_seed, repeats=config.repeats,
-            device=config.device, residual=config.residual,
-        )
+        self.constraints = constraints_for(config)
+        self.space = self.constraints.space
+        self.table = table_of(self.space)
+        by_table = config.fitness == FITNESS_BENCHMARK
+        self.higher_is_better = by_table or get_proxy(config.proxy).higher_is_better
+        self.score_settings = score_settings_for(config)
         self.state = SearchState(
-            config, Population(config.population, self.proxy.higher_is_better),
+            config, Population(config.population, self.higher_is_better),
             deque(maxlen=max(config.history_size, config.reflect_every, 1)),
-            seed_arch=canonicalize(config.seed_arch),
+            seed_arch=self.space.canonical(config.seed_arch),
         )
+        if by_table:  # the reference arm looks accuracies up; it shares no scoring pool
+            scoring = table_scoring(require_table(self.space))
         self.scorer = Scorer(
-            self.score_settings, scoring or start_scoring(config), owns=scoring is None
+            self.score_settings, scoring or start_scoring(config),
+            owns=scoring is None or by_table,
         )
         self.in_flight: dict[int, asyncio.Task[Evaluated]] = {}
         self.known_scores = known_scores or {}
@@ -383,11 +395,11 @@ class Search:
             scored = await self._score(proposal.architecture)
         return Evaluated(context, proposal, scored, time.monotonic() - started)
 
-    async def _score(self, architecture: Architecture) -> Reconciled:
+    async def _score(self, architecture: Any) -> Reconciled:
         """Score (or recall) an architecture; with a reference, decide from the recorded result
         and keep this machine's rescoring aside (see agent.reference)."""
-        canonical = str(architecture)
-        result = await self.scorer.score(architecture)
+        canonical = self.space.encode(architecture)
+        result = await self.scorer.score(canonical)
         if self.reference is None or self.scorer.remembered(canonical):
             return Reconciled(result)
         return self.reference.reconcile(canonical, result)
@@ -402,7 +414,8 @@ class Search:
 
     def _make_event(self, evaluated: Evaluated) -> Event:
         context, proposal, result = evaluated.context, evaluated.proposal, evaluated.result
-        canonical = str(proposal.architecture) if proposal.architecture is not None else None
+        canonical = None if proposal.architecture is None else self.space.encode(
+            proposal.architecture)
         outcome, score, status = self._judge(proposal.outcome, canonical, result)
         cost = self._cost(proposal.architecture)
         return Event(
@@ -416,7 +429,7 @@ class Search:
             score_seconds=result.seconds if result and status else 0.0,
             llm_seconds=proposal.llm_seconds, timestamp=time.time(),
             best_score=self._best_after(outcome, score), **cost,
-            **_rescoring(evaluated.scored if status else None),
+            **_rescoring(evaluated.scored if status else None), **self._truth(outcome, canonical),
         )
 
     def _judge(
@@ -437,14 +450,16 @@ class Search:
                 return score
         return best
 
-    def _cost(self, architecture: Architecture | None) -> dict[str, float | int | None]:
-        if architecture is None:
+    def _cost(self, architecture: Any) -> dict[str, float | int | None]:
+        cost = None if architecture is None else self.space.cost(architecture, self.constraints)
+        if cost is None:
             return {"params": None, "flops": None, "layers": None}
-        cost = count_cost(
-            architecture, num_classes=self.config.num_classes,
-            resolution=self.config.resolution, counting=self.config.counting,
-        )
         return {"params": cost.params, "flops": cost.flops, "layers": cost.layers}
+
+    def _truth(self, outcome: Outcome, canonical: str | None) -> dict[str, Any]:
+        """The event's `truth` field: the benchmark's figures of a valid architecture."""
+        truth = truth_of(self.table, canonical) if outcome in TRUTH_OUTCOMES else None
+        return {} if truth is None else {"truth": truth}
 
     async def _reflect(self, event: Event, reflector: Reflector) -> Event:
         history = (*self.state.history, _history_entry(event))
@@ -474,7 +489,7 @@ class Search:
         self.scorer.remember(event.arch, ScoreResult(
             proxy=self.config.proxy, score=event.score, status=ProxyStatus(event.status),
             seconds=event.score_seconds, seed=self.config.score_seed,
-            higher_is_better=self.proxy.higher_is_better,
+            higher_is_better=self.higher_is_better,
         ))
 
     def _checkpoint(self, *, best_changed: bool) -> None:
@@ -490,7 +505,7 @@ class Search:
 
     async def _score_initial(self, *, already: int) -> None:
         """Score the seed, then the random initial members not logged yet."""
-        seed = parse(self.state.seed_arch)
+        seed = self.space.decode(self.state.seed_arch).architecture
         if already == 0:
             self._apply(await self._init_event(seed, "seed", None), write=True)
         for k in range(max(already - 1, 0), self.config.init_population):
@@ -498,19 +513,14 @@ class Search:
             member = self._random_member(seed, k)
             self._apply(await self._init_event(member, "init", self.state.seed_arch), write=True)
 
-    def _random_member(self, seed: Architecture, k: int) -> Architecture:
-        from nasagent.evaluator.mutation import RandomMutator
-
+    def _random_member(self, seed: Any, k: int) -> Any:
         rng = random.Random(f"{self.config.seed}:init:{k}")
-        mutator = RandomMutator.drawn(rng, self.config.search_space, self.config.type_weights)
-        return mutator.mutate(seed, num_replaces=2)
+        return self.space.initial_member(seed, rng, space_options(self.config))
 
-    async def _init_event(
-        self, architecture: Architecture, mutator: str, parent: str | None
-    ) -> Event:
+    async def _init_event(self, architecture: Any, mutator: str, parent: str | None) -> Event:
         """Score the seed (always, as the first parent's score) or an initial member."""
-        canonical = str(architecture)
-        report = check(architecture, constraints_for(self.config))
+        canonical = self.space.encode(architecture)
+        report = check(architecture, self.constraints)
         outcome, score, status, scored = Outcome.OK, None, None, None
         if mutator != "seed" and not report.valid:
             outcome = Outcome.OVER_BUDGET if report.over_budget else Outcome.INVALID
@@ -531,6 +541,7 @@ class Search:
             notes=(result.message,) if result and result.message else (),
             seconds=result.seconds if result else 0.0, timestamp=time.time(),
             **self._cost(architecture), **Spend().fields(), **_rescoring(scored),
+            **self._truth(outcome, canonical),
         )
 
     # ---- summary -------------------------------------------------------------------------
@@ -561,7 +572,9 @@ class Search:
             "finished": finished, "stopped_reason": reason,
             "mutator": str(self.config.mutator), "llm": llm_record(self.config),
             "score_drift": self._drift(events),
-            "proxy": self.config.proxy, "higher_is_better": self.proxy.higher_is_better,
+            "proxy": self.config.proxy, "fitness": self.config.fitness,
+            "higher_is_better": self.higher_is_better, "op_names": self.config.op_names,
+            "truth": table_record(self.table),
             "seed": self.config.seed, "iterations": self.config.iterations,
             "proposals": len(search), "outcomes": _count_outcomes(search),
             "valid_rate": _rate(search, Outcome.OK),
@@ -581,6 +594,15 @@ class Search:
             return None
         summary = drift_summary(drift_records(events, self.reference), self.reference.rtol)
         return {**summary, "reference": self.reference.source}
+
+
+def score_settings_for(config: RunConfig) -> ScoreSettings:
+    """The proxy settings of a run configuration."""
+    return ScoreSettings(
+        proxy=config.proxy, batch_size=config.batch_size, resolution=config.resolution,
+        num_classes=config.num_classes, seed=config.score_seed, repeats=config.repeats,
+        device=config.device, residual=config.residual, search_space=config.search_space,
+    )
 
 
 def _rescoring(scored: Reconciled | None) -> dict[str, Any]:

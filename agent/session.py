@@ -23,7 +23,8 @@ def backend_options(config: RunConfig) -> BackendOptions:
     return BackendOptions(
         base_url=config.base_url, timeout_s=config.llm_timeout,
         max_attempts=config.max_attempts, replay_mode=config.replay_mode,
-        search_space=config.search_space,
+        search_space=config.search_space, op_names=config.op_names,
+        type_weights=config.type_weights,
     )
 
 

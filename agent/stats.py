@@ -218,3 +218,48 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
         running = max(running, min(1.0, (len(known) - rank) * p))
         adjusted[index] = running
     return adjusted
+
+
+# ---- ground truth beside the proxy (agent.truth) ---------------------------------------------
+
+
+def _accuracy(event: Event) -> float | None:
+    truth = event.truth or {}
+    value = truth.get("test_accuracy")
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def truth_so_far(events: Sequence[Event], iterations: int, higher_is_better: bool) -> Curve:
+    """The benchmark accuracy of the best-by-fitness architecture so far, over search
+    iterations 1..`iterations` (the "anytime" curve): NaN before any scored architecture with a
+    known accuracy and after the last iteration logged, like `best_so_far`."""
+    by_iteration = {e.iteration: e for e in events if e.phase == "search"}
+    last_logged = max(by_iteration, default=0)
+    best_score, truth = None, math.nan
+    for event in (e for e in events if e.phase == "init"):
+        best_score, truth = _better_known(event, best_score, truth, higher_is_better)
+    curve: Curve = []
+    for iteration in range(1, iterations + 1):
+        event = by_iteration.get(iteration)
+        if event is not None:
+            best_score, truth = _better_known(event, best_score, truth, higher_is_better)
+        curve.append(truth if iteration <= last_logged else math.nan)
+    return curve
+
+
+def _better_known(
+    event: Event, best: float | None, truth: float, higher_is_better: bool
+) -> tuple[float | None, float]:
+    score = _valid_score(event)
+    if score is None or (best is not None and not is_better(score, best, higher_is_better)):
+        return best, truth
+    accuracy = _accuracy(event)
+    return score, math.nan if accuracy is None else accuracy
+
+
+def found_at(curve: Curve) -> int | None:
+    """The first iteration (1-based) at which a curve reaches its final value, or None."""
+    final = curve[-1] if curve else math.nan
+    if not math.isfinite(final):
+        return None
+    return next(index + 1 for index, value in enumerate(curve) if value == final)

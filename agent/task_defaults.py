@@ -1,7 +1,7 @@
 """Budgets and the task defaults a search space fills in, as every command reads them.
 
 A budget of 0 or "none" means no budget, in TOML, in flags and in every command. A key that
-is not given takes its search space's value (`SpaceDefaults` in evaluator.search_space).
+is not given takes its search space's value (`SpaceDefaults` in evaluator.spaces.base).
 Kept apart from agent.config, which holds the pydantic run configuration, so that commands
 that only check architectures (`inspect`, `prompt`, ...) start without building it.
 """
@@ -11,15 +11,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from nasagent.evaluator.search_space import (
-    DEFAULT_SEARCH_SPACE,
-    SEARCH_SPACES,
-    SpaceDefaults,
-    get_search_space,
-)
+from nasagent.evaluator.spaces import DEFAULT_SEARCH_SPACE, SEARCH_SPACES, get_space
+from nasagent.evaluator.spaces.base import SpaceDefaults
 
 ARCH_BUDGET_KEYS = ("max_params", "max_flops", "max_layers")
-SPACE_DEFAULT_KEYS = ("seed_arch", "resolution", "num_classes", *ARCH_BUDGET_KEYS)
+SPACE_DEFAULT_KEYS = (
+    "seed_arch", "resolution", "num_classes", *ARCH_BUDGET_KEYS, "prompt_version",
+    "init_population",
+)
 """The keys a search space fills in when they are not given (SpaceDefaults' fields)."""
 NO_BUDGET = "none"
 """How config.toml writes a budget that is off (TOML has no null); 0 means the same."""
@@ -64,5 +63,5 @@ def space_defaults(values: dict[str, Any]) -> dict[str, Any]:
     name = values.get("search_space", DEFAULT_SEARCH_SPACE)
     if not isinstance(name, str) or name not in SEARCH_SPACES:
         return values
-    defaults: SpaceDefaults = get_search_space(name).defaults
+    defaults: SpaceDefaults = get_space(name).defaults
     return {**{key: getattr(defaults, key) for key in SPACE_DEFAULT_KEYS}, **values}

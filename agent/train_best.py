@@ -18,9 +18,9 @@ from typing import Any
 
 from nasagent.agent.runlog import BEST_FILE, CONFIG_FILE, Event, read_json
 from nasagent.agent.stats import mann_whitney, summarize
-from nasagent.evaluator.architecture import Architecture
-from nasagent.evaluator.codec import parse
 from nasagent.evaluator.errors import BlockStringError, NasAgentError
+from nasagent.evaluator.spaces import SEARCH_SPACES, get_space
+from nasagent.evaluator.spaces.base import spaces_holding
 
 logger = logging.getLogger(__name__)
 
@@ -29,19 +29,29 @@ TOP1_METRIC = "top1_after_training"
 
 
 class TargetError(NasAgentError):
-    """A `train` target that is neither a block string nor a run directory with a best.json."""
+    """A `train` target that is neither an architecture nor a run directory with a best.json."""
+
+
+TRAIN_SPACES = ("all",)
+"""Where an architecture string given alone is looked for first: every Zen-NAS super block
+(the other built-in spaces follow, in registry order)."""
 
 
 @dataclass(frozen=True)
 class Target:
-    """What to train: the architecture, and the run directory it came from (if any)."""
+    """What to train: the architecture, its search space, and the run it came from (if any)."""
 
-    arch: Architecture
+    arch: Any
+    search_space: str
     run_dir: Path | None = None
 
+    @property
+    def text(self) -> str:
+        return get_space(self.search_space).encode(self.arch)
 
-def best_architecture(run_dir: Path) -> Architecture:
-    """The best valid architecture of a run directory (its best.json).
+
+def best_architecture(run_dir: Path) -> Target:
+    """The best valid architecture of a run directory (its best.json), in the run's space.
 
     Raises:
         TargetError: no best.json, or one that does not hold a decodable architecture.
@@ -53,33 +63,53 @@ def best_architecture(run_dir: Path) -> Architecture:
         event = Event.model_validate(read_json(path))
         if not event.arch:
             raise TargetError(f"{path} names no architecture")
-        return parse(event.arch)
-    except (ValueError, BlockStringError) as error:
+        space = get_space(_run_space(run_dir) or _accepting_space(event.arch))
+        return Target(space.decode(event.arch).architecture, space.name, run_dir)
+    except (ValueError, NasAgentError) as error:
         raise TargetError(f"{path} is not a best-architecture record: {error}") from None
 
 
-def resolve_target(text: str) -> Target:
-    """A run directory (trains its best architecture) or a block string.
+def resolve_target(text: str, search_space: str | None = None) -> Target:
+    """A run directory (trains its best architecture) or an architecture string of
+    `search_space` (default: the first built-in space that accepts it).
 
     Raises:
         TargetError: a directory without a usable best.json, or text that does not decode.
     """
     path = Path(text)
     if path.is_dir():
-        return Target(best_architecture(path), path)
+        return best_architecture(path)
+    name = search_space or _accepting_space(text)
+    space = get_space(name)
     try:
-        return Target(parse(text))
+        return Target(space.decode(text).architecture, name)
     except BlockStringError as error:
+        noun = space.reply_format().answer_noun
         raise TargetError(
-            f"{text!r} is neither a run directory nor a block string: {error}"
+            f"{text!r} is neither a run directory nor a {noun}: {error}"
         ) from None
+
+
+def _run_space(run_dir: Path) -> str | None:
+    """The search space of a run folder's config.toml, or None without one."""
+    if not (run_dir / CONFIG_FILE).is_file():
+        return None
+    from nasagent.agent.config import load_run_config
+
+    return load_run_config(run_dir / CONFIG_FILE).search_space
+
+
+def _accepting_space(text: str) -> str:
+    names = [*TRAIN_SPACES, *(n for n in SEARCH_SPACES.builtin_names() if n not in TRAIN_SPACES)]
+    fitting = spaces_holding(text, [SEARCH_SPACES.get(name) for name in names])
+    return fitting[0] if fitting else TRAIN_SPACES[0]
 
 
 def default_out(target: Target, data_spec: str, seed: int) -> Path:
     """RUN_DIR/trained for a run; runs/train-<hash of arch, data, seed> for a block string."""
     if target.run_dir is not None:
         return target.run_dir / TRAINED_DIR
-    digest = hashlib.sha256(f"{target.arch}|{data_spec}|{seed}".encode()).hexdigest()[:12]
+    digest = hashlib.sha256(f"{target.text}|{data_spec}|{seed}".encode()).hexdigest()[:12]
     return Path("runs") / f"train-{digest}"
 
 
@@ -138,21 +168,22 @@ def _train_run(arm: str, run_dir: Path, data: Any, recipe: Any, progress: bool) 
 
     out = run_dir / TRAINED_DIR
     try:
-        arch = best_architecture(run_dir)
+        target = best_architecture(run_dir)
         done = read_metrics(out)
-        if done is not None and done.finished and _same(done, arch, data, recipe):
+        if done is not None and done.finished and _same(done, target.text, data, recipe):
             return TrainedRun(arm, run_dir, done.top1)
         logger.info("training the best architecture of %s", run_dir)
-        result = train(arch, data, recipe, out, resume=True, progress=progress)
+        result = train(target.arch, data, recipe, out, search_space=target.search_space,
+                       resume=True, progress=progress)
     except (TargetError, TrainingError) as error:
         logger.warning("%s: %s", run_dir, error)
         return TrainedRun(arm, run_dir, None, str(error))
     return TrainedRun(arm, run_dir, result.top1)
 
 
-def _same(done: Any, arch: Architecture, data: Any, recipe: Any) -> bool:
+def _same(done: Any, arch: str, data: Any, recipe: Any) -> bool:
     stored = {k: v for k, v in done.recipe.items() if k != "device"}
-    return done.arch == str(arch) and done.data.get("spec") == data.spec and (
+    return done.arch == arch and done.data.get("spec") == data.spec and (
         stored == recipe.comparable()
     )
 
@@ -218,10 +249,10 @@ def top1_test_lines(trained: dict[str, Any] | None) -> list[str]:
 def structure_of(configs: Sequence[Any]) -> str:
     """The structure rules in force for an arm's runs, as one line for the report."""
     from nasagent.agent.proposers import constraints_for
-    from nasagent.evaluator.validation import structure_statements
 
     lines = set()
     for config in configs:
-        statements = structure_statements(constraints_for(config))
+        constraints = constraints_for(config)
+        statements = constraints.space.structure_statements(constraints)
         lines.add(config.structure + (f": {' '.join(statements)}" if statements else ""))
     return "; ".join(sorted(lines)) or "-"

@@ -72,12 +72,12 @@ class ScoringSetupError(NasAgentError):
     """A worker could not start, or the settings cannot score anything (e.g. no CUDA)."""
 
 
-def score_block_string(arch: str, settings: ScoreSettings) -> ScoreResult:
-    """The default task: parse the canonical block string and run the seeded proxy protocol."""
-    from nasagent.evaluator import parse
+def score_arch_string(arch: str, settings: ScoreSettings) -> ScoreResult:
+    """The default task: decode the canonical architecture string in the settings' search
+    space and run the seeded proxy protocol."""
     from nasagent.evaluator.proxies import score
 
-    return score(parse(arch), settings)
+    return score(arch, settings)
 
 
 def set_torch_threads(threads: int | None, gpu: int | None = None) -> None:
@@ -275,7 +275,7 @@ class WorkerPool:
     def __init__(
         self, workers: int, threads: int, *, start_method: str = "forkserver",
         gpus: tuple[int | None, ...] | None = None, timeout: float | None = None,
-        memory_mb: float | None = None, task: ScoringTask = score_block_string,
+        memory_mb: float | None = None, task: ScoringTask = score_arch_string,
     ) -> None:
         self.workers, self.threads = workers, threads
         self.limits = Limits(timeout, memory_mb)

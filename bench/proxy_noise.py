@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 
 from nasagent.evaluator import CIFAR_SEED, parse
-from nasagent.evaluator.mutation import RandomMutator
 from nasagent.evaluator.proxies import ProxyStatus, ScoreSettings, score
+from nasagent.evaluator.spaces.zennas.mutation import RandomMutator
 
 
 def near_identical_networks(count: int) -> list[str]:

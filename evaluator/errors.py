@@ -22,8 +22,12 @@ class UnknownNameError(NasAgentError, KeyError):
         return str(self.args[0])
 
 
+class ArchitectureError(NasAgentError, ValueError):
+    """A decoded architecture that cannot be built or costed (a scoring of it is INVALID)."""
+
+
 class BlockStringError(NasAgentError, ValueError):
-    """A block string that cannot be decoded.
+    """An architecture string that cannot be decoded (a Zen-NAS block string, an NB201 cell).
 
     Attributes:
         position: 0-based character offset of the problem in the input.

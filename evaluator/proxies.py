@@ -18,18 +18,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib import import_module
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nasagent.evaluator import cpu_kernels
-from nasagent.evaluator.architecture import Architecture
-from nasagent.evaluator.cost import CostError
-from nasagent.evaluator.errors import NasAgentError, UnknownNameError
+from nasagent.evaluator.errors import ArchitectureError, NasAgentError, UnknownNameError
 from nasagent.evaluator.registry import PluginError, Registry
 
 if TYPE_CHECKING:
     import torch
+
+    from nasagent.evaluator.spaces.base import SearchSpace
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +71,32 @@ class ScoreSettings(BaseModel):
     device: DeviceName = "auto"
     residual: bool = False
     """Zen-NAS scores the `no_reslink` model, so False is the faithful default."""
+    search_space: str = "zennas-cifar"
+    """The space that decodes and builds what is scored (its proxy protocol)."""
+
+    @field_validator("search_space")
+    @classmethod
+    def _known_space(cls, name: str) -> str:
+        from nasagent.evaluator.spaces import get_space
+
+        try:
+            get_space(name)
+        except NasAgentError as error:
+            raise ValueError(str(error)) from None
+        return name
+
+    @model_validator(mode="after")
+    def _options_of_the_space(self) -> ScoreSettings:
+        problems = self.space.option_problems({"residual": self.residual})
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def space(self) -> SearchSpace:
+        from nasagent.evaluator.spaces import get_space
+
+        return get_space(self.search_space)
 
     def cache_key(self) -> str:
         """A stable string of all settings: equal keys mean interchangeable scores."""
@@ -97,12 +123,14 @@ class ScoreResult(BaseModel):
 
 @dataclass(frozen=True)
 class ProxyRun:
-    """What a proxy's compute function gets for one seed."""
+    """What a proxy's compute function gets for one seed: the architecture (an object of
+    `space`), the settings, the seed and the device."""
 
-    arch: Architecture
+    arch: Any
     settings: ScoreSettings
     seed: int
     device: torch.device
+    space: SearchSpace
 
 
 ProxyFunction = Callable[[ProxyRun], float]
@@ -119,12 +147,21 @@ class ProxySpec:
         compute: returns the raw score of one seeded evaluation; may raise or return inf/nan.
             Either the function or its "module:function" path, imported on first use (so the
             registry, the prompt and config validation never import torch).
+        about: what the proxy rewards in words true of every search space, for prompt
+            version 3 and later (empty: `description`). `description` is also what the
+            frozen Zen-NAS prompt versions 1 and 2 state, so it never changes.
     """
 
     name: str
     higher_is_better: bool
     description: str
     compute: ProxyFunction | str
+    about: str = ""
+
+    @property
+    def summary(self) -> str:
+        """What prompt version 3 states about the proxy."""
+        return (self.about or self.description).strip()
 
     @property
     def function(self) -> ProxyFunction:
@@ -159,8 +196,11 @@ def get_proxy(name: str) -> ProxySpec:
     return PROXIES.get(name)
 
 
-def score(arch: Architecture, settings: ScoreSettings) -> ScoreResult:
+def score(arch: Any, settings: ScoreSettings) -> ScoreResult:
     """Score `arch` with the proxy of `settings`; the mean over `settings.repeats` seeds.
+
+    `arch` is an architecture of `settings.search_space` or its string (decoded first: a
+    string that does not decode raises its BlockStringError).
 
     A candidate that cannot be built is INVALID, one whose evaluation raises (out of memory,
     a 1x1 feature map in a batch of one, ...) is ERROR, and an inf/nan value is NONFINITE.
@@ -175,9 +215,11 @@ def score(arch: Architecture, settings: ScoreSettings) -> ScoreResult:
         KernelChoiceError: NASAGENT_CPU_KERNELS holds an unknown value.
     """
     cpu_kernels.pin()
-    from nasagent.evaluator.builder import ModelBuildError
     from nasagent.evaluator.torch_proxies import release_device_memory
 
+    space = settings.space
+    if isinstance(arch, str):
+        arch = space.decode(arch).architecture
     spec = get_proxy(settings.proxy)
     compute = spec.function
     device = resolve_device(settings.device)
@@ -190,8 +232,9 @@ def score(arch: Architecture, settings: ScoreSettings) -> ScoreResult:
         )
 
     try:
-        values = [compute(ProxyRun(arch, settings, seed, device)) for seed in settings.seeds()]
-    except (ModelBuildError, CostError) as error:
+        values = [compute(ProxyRun(arch, settings, seed, device, space))
+                  for seed in settings.seeds()]
+    except ArchitectureError as error:
         return result(None, ProxyStatus.INVALID, str(error))
     except Exception as error:  # a failing candidate is data for the search, not a crash
         logger.debug("proxy %s failed on %s", spec.name, arch, exc_info=True)

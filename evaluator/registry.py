@@ -49,12 +49,18 @@ class Registry(Mapping[str, T], Generic[T]):
         kind: what an entry is, for messages ("proxy", "search space", ...).
         entry_type: the type every entry must have; plugins are checked against it.
         group: the entry-point group that plugins use, or None for a closed registry.
+        built_ins: registers the built-in entries, called once before the first lookup
+            (for entries whose modules import the module that holds the registry).
     """
 
-    def __init__(self, kind: str, entry_type: type[T], group: str | None = None) -> None:
+    def __init__(
+        self, kind: str, entry_type: type[T], group: str | None = None,
+        built_ins: Callable[[Registry[T]], None] | None = None,
+    ) -> None:
         self.kind = kind
         self.entry_type = entry_type
         self.group = group
+        self._built_ins = built_ins
         self._entries: dict[str, T] = {}
         self._plugins: dict[str, EntryPoint] | None = None
         self._loaded: set[str] = set()  # names whose entry came from a plugin
@@ -81,6 +87,7 @@ class Registry(Mapping[str, T], Generic[T]):
             return lambda value: self.register(name, value, replace=replace)
         self._check_type(name, entry, TypeError)
         with self._lock:
+            self._ready()  # built-ins first, whoever registers
             if name in self._entries and not replace:
                 raise DuplicateNameError(f"{self.kind} {name!r} is already registered")
             self._entries[name] = entry
@@ -89,10 +96,19 @@ class Registry(Mapping[str, T], Generic[T]):
     def unregister(self, name: str) -> None:
         """Remove `name` (tests, or a plugin replacing a built-in under another name)."""
         with self._lock:
-            if name not in self._entries:
+            if name not in self._ready():
                 raise UnknownNameError(self.kind, name, self.names())
             del self._entries[name]
             self._loaded.discard(name)
+
+    def _ready(self) -> dict[str, T]:
+        """The entries, once the built-ins are registered."""
+        if self._built_ins is not None:
+            with self._lock:
+                register, self._built_ins = self._built_ins, None
+                if register is not None:
+                    register(self)
+        return self._entries
 
     def get(self, name: str) -> T:  # type: ignore[override]
         """The entry called `name`, loading its plugin on first use.
@@ -101,7 +117,7 @@ class Registry(Mapping[str, T], Generic[T]):
             UnknownNameError: no built-in entry or plugin has that name (lists the valid names).
             PluginError: the plugin's entry point fails to load or names a wrong object.
         """
-        entry = self._entries.get(name)
+        entry = self._ready().get(name)
         if entry is not None:
             return entry
         with self._lock:
@@ -115,8 +131,9 @@ class Registry(Mapping[str, T], Generic[T]):
     def names(self) -> list[str]:
         """Every valid name, built-in first (in registration order), then plugins (sorted)."""
         with self._lock:
-            plugins = sorted(set(self._plugin_points()) - set(self._entries))
-            return [*self._entries, *plugins]
+            entries = self._ready()
+            plugins = sorted(set(self._plugin_points()) - set(entries))
+            return [*entries, *plugins]
 
     def origin(self, name: str) -> str:
         """"built-in", or the plugin that provides `name` ("plugin DIST VERSION").
@@ -124,7 +141,7 @@ class Registry(Mapping[str, T], Generic[T]):
         Raises:
             UnknownNameError: no such name.
         """
-        if name in self._entries and name not in self._loaded:
+        if name in self._ready() and name not in self._loaded:
             return "built-in"
         point = self._plugin_points().get(name)
         if point is None:
@@ -134,7 +151,7 @@ class Registry(Mapping[str, T], Generic[T]):
 
     def builtin_names(self) -> list[str]:
         """The names registered in code, without reading plugin metadata (for help texts)."""
-        return [name for name in self._entries if name not in self._loaded]
+        return [name for name in self._ready() if name not in self._loaded]
 
     def describe(self) -> str:
         """"a, b or c" of the built-in names, plus "or a plugin's" for an open registry."""
@@ -148,7 +165,7 @@ class Registry(Mapping[str, T], Generic[T]):
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        return name in self._entries or name in self._plugin_points()
+        return name in self._ready() or name in self._plugin_points()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())

@@ -8,15 +8,14 @@ torch. Every function takes a `ProxyRun` and returns the raw score of one seeded
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nasagent.evaluator.builder import MasterNet, build_model
-from nasagent.evaluator.cost import Cost, Counting, count_cost
 from nasagent.evaluator.proxies import DeviceUnavailableError, ProxyRun
 
 ZEN_MIXUP_GAMMA = 1e-2
@@ -77,13 +76,10 @@ def gaussian_init(model: nn.Module) -> None:
                 nn.init.zeros_(module.bias)
 
 
-def _scoring_model(run: ProxyRun) -> MasterNet:
-    """Steps 2-3 of the protocol: build (consuming the RNG as the reference), re-initialise."""
-    model = build_model(
-        run.arch, num_classes=run.settings.num_classes, residual=run.settings.residual
-    )
-    gaussian_init(model)
-    return model.to(run.device).train()
+def _scoring_model(run: ProxyRun) -> nn.Module:
+    """Steps 2-3 of the protocol: the space builds its scoring model (consuming the seeded RNG
+    as its reference does) and initialises it; then onto the device, in train mode."""
+    return run.space.scoring_model(run.arch, run.settings).to(run.device).train()
 
 
 def _images(run: ProxyRun, batch_size: int | None = None) -> torch.Tensor:
@@ -114,8 +110,8 @@ def zen(run: ProxyRun) -> float:
     with _seeded(run), torch.no_grad():
         model = _scoring_model(run)
         images, noise = _images(run), _images(run)
-        features = model.forward_pre_gap(images)
-        perturbed = model.forward_pre_gap(images + ZEN_MIXUP_GAMMA * noise)
+        features = _pre_gap(model)(images)
+        perturbed = _pre_gap(model)(images + ZEN_MIXUP_GAMMA * noise)
     change = (features - perturbed).abs().sum(dim=(1, 2, 3)).mean()
     # The reference reads running_var after both passes (momentum 0.1 from 1), on purpose.
     bn_scale = sum(
@@ -123,6 +119,11 @@ def zen(run: ProxyRun) -> float:
         torch.zeros((), device=run.device),
     )
     return float(torch.log(change) + bn_scale)
+
+
+def _pre_gap(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The network's feature map before global pooling (every space's scoring model has it)."""
+    return cast(Callable[[torch.Tensor], torch.Tensor], model.forward_pre_gap)
 
 
 def _running_variances(model: nn.Module) -> Iterator[torch.Tensor]:
@@ -187,17 +188,11 @@ def naswot(run: ProxyRun) -> float:
 
 
 def params(run: ProxyRun) -> float:
-    """Zen-NAS `get_model_size()` of the scoring model (no_reslink unless residual)."""
-    return float(_cost(run).params)
+    """The parameter count of the scoring model as its space counts it (Zen-NAS:
+    `get_model_size()` of the no_reslink model unless residual)."""
+    return float(run.space.scoring_cost(run.arch, run.settings).params)
 
 
 def flops(run: ProxyRun) -> float:
-    """Zen-NAS `get_FLOPs(resolution)` of the scoring model (no_reslink unless residual)."""
-    return float(_cost(run).flops)
-
-
-def _cost(run: ProxyRun) -> Cost:
-    return count_cost(
-        run.arch, num_classes=run.settings.num_classes, resolution=run.settings.resolution,
-        counting=Counting.ZENNAS, residual=run.settings.residual,
-    )
+    """The FLOPs of the scoring model at the scoring resolution as its space counts them."""
+    return float(run.space.scoring_cost(run.arch, run.settings).flops)

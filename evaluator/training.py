@@ -20,6 +20,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from nasagent.evaluator import cpu_kernels
-from nasagent.evaluator.architecture import Architecture
-from nasagent.evaluator.builder import MasterNet, build_model
 from nasagent.evaluator.datasets import Batches, ImageData
 from nasagent.evaluator.errors import NasAgentError
 from nasagent.evaluator.proxies import DeviceName, resolve_device
-from nasagent.evaluator.validation import Constraints, structural_violations
+from nasagent.evaluator.spaces import get_space
+from nasagent.evaluator.spaces.base import SearchSpace
+from nasagent.evaluator.validation import Constraints
+
+TRAIN_SPACE = "all"
+"""The space a Zen-NAS architecture is trained in when none is named: every super block."""
 
 logger = logging.getLogger(__name__)
 
@@ -131,25 +135,26 @@ class TrainResult(BaseModel):
 EpochHook = Callable[[EpochRecord], None]
 
 
-def check_trainable(arch: Architecture, data: ImageData) -> None:
+def check_trainable(arch: Any, data: ImageData, space: SearchSpace) -> None:
     """Refuse an architecture the data cannot feed (chaining, strides below one pixel).
 
     Raises:
         TrainingError: the first structural problem, located.
     """
-    constraints = Constraints(search_space="all", num_classes=data.num_classes,
-                              resolution=data.resolution)
-    problems = structural_violations(arch, constraints)
+    constraints = Constraints(search_space=space.name, num_classes=data.num_classes,
+                              resolution=data.resolution).unbudgeted()
+    problems = space.violations(arch, constraints)
     if problems:
-        raise TrainingError(f"cannot train {arch}: {problems[0].message}")
+        raise TrainingError(f"cannot train {space.encode(arch)}: {problems[0].message}")
 
 
 def train(
-    arch: Architecture,
+    arch: Any,
     data: ImageData,
     recipe: Recipe,
     out: Path,
     *,
+    search_space: str = TRAIN_SPACE,
     resume: bool = False,
     progress: bool = True,
     on_epoch: EpochHook | None = None,
@@ -157,10 +162,11 @@ def train(
     """Train `arch` on `data` with `recipe`, writing metrics, curve, weights and checkpoints.
 
     Args:
-        arch: the architecture; the head is sized to the data's classes.
+        arch: the architecture (of `search_space`); the head is sized to the data's classes.
         data: train and held-out images.
         recipe: the training recipe (epochs, optimiser, schedule, seed, device).
         out: the output directory (created).
+        search_space: the space `arch` belongs to (its rules and network).
         resume: continue from `out`'s checkpoint (it must be for the same arch, data, recipe).
         progress: show a progress bar per epoch.
         on_epoch: called after each epoch's checkpoint is written (tests interrupt here).
@@ -170,12 +176,13 @@ def train(
         TrainingInterrupted: Ctrl-C; the last complete epoch's checkpoint is on disk.
         DeviceUnavailableError: CUDA was asked for but is not available.
     """
-    check_trainable(arch, data)
+    space = get_space(search_space)
+    check_trainable(arch, data, space)
     cpu_kernels.pin()  # the same kernels as scoring, on every x86-64 machine
     device = resolve_device(recipe.device)
     out.mkdir(parents=True, exist_ok=True)
     with _deterministic():
-        session = _Session.start(arch, data, recipe, device, out, resume)
+        session = _Session.start(_Model(arch, space), data, recipe, device, out, resume)
         try:
             session.run(progress, on_epoch)
         except KeyboardInterrupt:
@@ -195,11 +202,24 @@ def _deterministic() -> Iterator[None]:
         torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
 
 
-def seeded_model(arch: Architecture, num_classes: int, seed: int) -> MasterNet:
-    """The trained form of `arch` (with residual links), initialised under `seed`."""
+@dataclass(frozen=True)
+class _Model:
+    """An architecture and the space that builds it."""
+
+    arch: Any
+    space: SearchSpace
+
+    def __str__(self) -> str:
+        return self.space.encode(self.arch)
+
+
+def seeded_model(arch: Any, num_classes: int, seed: int,
+                 space: SearchSpace | str = TRAIN_SPACE) -> nn.Module:
+    """The trained form of `arch` (Zen-NAS: with residual links), initialised under `seed`."""
+    space = get_space(space) if isinstance(space, str) else space
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return build_model(arch, num_classes=num_classes, residual=True)
+        return space.train_model(arch, num_classes)
 
 
 def _parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -229,10 +249,10 @@ def steps_per_epoch(train_size: int, batch_size: int) -> int:
 class _Session:
     """One training run's mutable state: model, optimiser, schedule and the curve so far."""
 
-    def __init__(self, arch: Architecture, data: ImageData, recipe: Recipe,
+    def __init__(self, arch: _Model, data: ImageData, recipe: Recipe,
                  device: torch.device, out: Path) -> None:
         self.arch, self.data, self.recipe, self.device, self.out = arch, data, recipe, device, out
-        self.model = seeded_model(arch, data.num_classes, recipe.seed).to(device)
+        self.model = seeded_model(arch.arch, data.num_classes, recipe.seed, arch.space).to(device)
         self.optimizer = torch.optim.SGD(
             _parameter_groups(self.model, recipe.weight_decay), lr=recipe.lr,
             momentum=recipe.momentum, nesterov=recipe.nesterov and recipe.momentum > 0,
@@ -247,7 +267,7 @@ class _Session:
         self.history: list[EpochRecord] = []
 
     @classmethod
-    def start(cls, arch: Architecture, data: ImageData, recipe: Recipe, device: torch.device,
+    def start(cls, arch: _Model, data: ImageData, recipe: Recipe, device: torch.device,
               out: Path, resume: bool) -> _Session:
         session = cls(arch, data, recipe, device, out)
         if resume and (out / CHECKPOINT_FILE).exists():

@@ -11,15 +11,15 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, str] = {
-    "parse": "nasagent.evaluator.codec",
-    "encode": "nasagent.evaluator.codec",
-    "Architecture": "nasagent.evaluator.architecture",
+    "parse": "nasagent.evaluator.spaces",
+    "encode": "nasagent.evaluator.spaces",
+    "Architecture": "nasagent.evaluator.spaces.zennas.architecture",
     "check": "nasagent.evaluator.validation",
     "check_string": "nasagent.evaluator.validation",
     "Constraints": "nasagent.evaluator.validation",
     "Report": "nasagent.evaluator.validation",
-    "count_cost": "nasagent.evaluator.cost",
-    "Cost": "nasagent.evaluator.cost",
+    "count_cost": "nasagent.evaluator.spaces",
+    "Cost": "nasagent.evaluator.spaces.base",
     "score": "nasagent.evaluator.proxies",
     "ScoreSettings": "nasagent.evaluator.proxies",
     "ScoreResult": "nasagent.evaluator.proxies",
@@ -45,8 +45,8 @@ _EXPORTS: dict[str, str] = {
     "LLMBackend": "nasagent.agent.llm.base",
     "PluginError": "nasagent.evaluator.registry",
     "Registry": "nasagent.evaluator.registry",
-    "SEARCH_SPACES": "nasagent.evaluator.search_space",
-    "SearchSpace": "nasagent.evaluator.search_space",
+    "SEARCH_SPACES": "nasagent.evaluator.spaces",
+    "SearchSpace": "nasagent.evaluator.spaces.base",
     "PROXIES": "nasagent.evaluator.proxies",
     "ProxySpec": "nasagent.evaluator.proxies",
     "BACKENDS": "nasagent.agent.llm.factory",
@@ -113,9 +113,6 @@ if TYPE_CHECKING:
     from nasagent.agent.outcomes import HistoryEntry, Outcome
     from nasagent.agent.report import build_report
     from nasagent.agent.search import RunResult, run_search
-    from nasagent.evaluator.architecture import Architecture
-    from nasagent.evaluator.codec import encode, parse
-    from nasagent.evaluator.cost import Cost, count_cost
     from nasagent.evaluator.errors import BlockStringError, NasAgentError, UnknownNameError
     from nasagent.evaluator.proxies import (
         PROXIES,
@@ -126,7 +123,9 @@ if TYPE_CHECKING:
         score,
     )
     from nasagent.evaluator.registry import PluginError, Registry
-    from nasagent.evaluator.search_space import SEARCH_SPACES, SearchSpace
+    from nasagent.evaluator.spaces import SEARCH_SPACES, count_cost, encode, parse
+    from nasagent.evaluator.spaces.base import Cost, SearchSpace
+    from nasagent.evaluator.spaces.zennas.architecture import Architecture
     from nasagent.evaluator.validation import Constraints, Report, check, check_string
 
 

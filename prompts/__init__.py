@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # jinja2 loads on the first render: the version constants alone are cheap
     from jinja2 import Environment
 
-PROMPT_VERSIONS = (1, 2)
+PROMPT_VERSIONS = (1, 2, 3)
 """Every prompt version still shipped (each is a folder `v<N>/` of templates)."""
 
-LATEST_PROMPT_VERSION = 2
+LATEST_PROMPT_VERSION = 3
 """The version new runs, `nasagent prompt` and `check-response` use."""
 
 UNVERSIONED_PROMPT_VERSION = 1

@@ -11,7 +11,7 @@ import time
 import zlib
 from pathlib import Path
 
-from nasagent.agent.workerpool import score_block_string
+from nasagent.agent.workerpool import score_arch_string
 from nasagent.evaluator.errors import NasAgentError
 from nasagent.evaluator.proxies import ScoreResult, ScoreSettings
 
@@ -31,7 +31,7 @@ def faulty(arch: str, settings: ScoreSettings) -> ScoreResult:
         held = grow(int(detail))
         from nasagent.agent.config import RunConfig
 
-        result = score_block_string(RunConfig().seed_arch, settings)
+        result = score_arch_string(RunConfig().seed_arch, settings)
         held.clear()
         return result
     if kind == "raise":
@@ -41,7 +41,7 @@ def faulty(arch: str, settings: ScoreSettings) -> ScoreResult:
     if kind == "sleep":
         Path(detail).write_text(str(os.getpid()), encoding="utf-8")
         time.sleep(120)
-    return score_block_string(arch, settings)
+    return score_arch_string(arch, settings)
 
 
 def grow(megabytes: int) -> list[bytes]:
@@ -60,14 +60,14 @@ def grow_on_some(arch: str, settings: ScoreSettings) -> ScoreResult:
     dies on; scores the others."""
     if crashes(arch):
         grow(GROW_LIMIT_MB)
-    return score_block_string(arch, settings)
+    return score_arch_string(arch, settings)
 
 
 def crash_on_some(arch: str, settings: ScoreSettings) -> ScoreResult:
     """Dies on about a third of the architectures (by a hash of the string), never the seed."""
     if crashes(arch):
         os._exit(7)
-    return score_block_string(arch, settings)
+    return score_arch_string(arch, settings)
 
 
 def crashes(arch: str) -> bool:

@@ -7,10 +7,16 @@ import torch
 from torch import nn
 
 from nasagent.evaluator import CIFAR_SEED, IMAGENET_SEED, OPS, parse
-from nasagent.evaluator.builder import BN_EPS, MasterNet, ModelBuildError, build_model, idw_widths
-from nasagent.evaluator.cost import Counting, count_cost
-from nasagent.evaluator.mutation import RandomMutator
-from nasagent.evaluator.search_space import Family
+from nasagent.evaluator.spaces.zennas.builder import (
+    BN_EPS,
+    MasterNet,
+    ModelBuildError,
+    build_model,
+    idw_widths,
+)
+from nasagent.evaluator.spaces.zennas.cost import Counting, count_cost
+from nasagent.evaluator.spaces.zennas.mutation import RandomMutator
+from nasagent.evaluator.spaces.zennas.ops import Family
 
 NUM_CLASSES = 10
 

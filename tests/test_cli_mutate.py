@@ -13,8 +13,7 @@ import nasagent
 import nasagent.agent.cli.mutate_command  # noqa: F401  (registers the command on the app)
 from nasagent.agent.cli.app import app
 from nasagent.evaluator import CIFAR_SEED, IMAGENET_SEED, parse
-from nasagent.evaluator.mutation import RandomMutator
-from nasagent.evaluator.search_space import get_search_space
+from nasagent.evaluator.spaces import get_space
 
 
 def invoke(*args: str) -> Result:
@@ -47,7 +46,7 @@ def test_each_line_can_be_drawn_again_on_its_own() -> None:
 
 def test_defaults_print_one_child_of_seed_zero() -> None:
     result = invoke(CIFAR_SEED)
-    mutator = RandomMutator.drawn(random.Random(0))
+    mutator = get_space("zennas-cifar").drawn_mutator(random.Random(0), {})
     assert result.stdout.splitlines() == [str(mutator.mutate(parse(CIFAR_SEED)))]
 
 
@@ -57,7 +56,7 @@ def test_json_lines_name_parent_child_and_seed() -> None:
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(lines) == 3
-    space = get_search_space("zennas-imagenet")
+    space = get_space("zennas-imagenet")
     assert [line["seed"] for line in lines] == [2, 3, 4]
     for line in lines:
         assert set(line) == {"parent", "child", "seed"}

@@ -83,7 +83,7 @@ def test_table_output_is_readable() -> None:
     [
         (("--proxy", "gradflow", SMALL), "gradnorm"),
         (("--device", "tpu", SMALL), "auto, cpu, cuda"),
-        ((), "block strings"),
+        ((), "architecture strings"),
     ],
 )
 def test_usage_errors_exit_2_with_a_message(args: tuple[str, ...], expected: str) -> None:

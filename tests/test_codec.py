@@ -7,8 +7,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nasagent.evaluator import CIFAR_SEED, IMAGENET_SEED
-from nasagent.evaluator.architecture import Architecture, Block
-from nasagent.evaluator.codec import MAX_INPUT_CHARS, canonicalize, decode, encode, parse
 from nasagent.evaluator.errors import (
     ArgumentError,
     ArityError,
@@ -18,7 +16,15 @@ from nasagent.evaluator.errors import (
     InputTooLargeError,
     UnknownOpError,
 )
-from nasagent.evaluator.search_space import OPS
+from nasagent.evaluator.spaces.zennas.architecture import Architecture, Block
+from nasagent.evaluator.spaces.zennas.codec import (
+    MAX_INPUT_CHARS,
+    canonicalize,
+    decode,
+    encode,
+    parse,
+)
+from nasagent.evaluator.spaces.zennas.ops import OPS
 
 ARGUMENT = st.integers(min_value=0, max_value=999_999_999)
 

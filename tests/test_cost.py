@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from nasagent.evaluator import CIFAR_SEED, IMAGENET_SEED, parse
-from nasagent.evaluator.architecture import Architecture, Block
-from nasagent.evaluator.cost import (
+from nasagent.evaluator.spaces.zennas.architecture import Architecture, Block
+from nasagent.evaluator.spaces.zennas.cost import (
     Cost,
     CostError,
     Counting,

@@ -15,16 +15,17 @@ from collections.abc import Callable
 import pytest
 
 from nasagent.evaluator import CIFAR_SEED, IMAGENET_SEED, Architecture, parse
-from nasagent.evaluator.architecture import Block
-from nasagent.evaluator.cost import Counting, block_costs, count_cost, downsample
-from nasagent.evaluator.cost_facts import (
+from nasagent.evaluator.spaces import get_space
+from nasagent.evaluator.spaces.zennas.architecture import Block
+from nasagent.evaluator.spaces.zennas.cost import Counting, block_costs, count_cost, downsample
+from nasagent.evaluator.spaces.zennas.cost_facts import (
     cost_facts,
     max_stride2_blocks,
     resolution_chain,
     resolution_rule,
 )
-from nasagent.evaluator.mutation import RandomMutator
-from nasagent.evaluator.search_space import OPS, get_search_space
+from nasagent.evaluator.spaces.zennas.mutation import RandomMutator
+from nasagent.evaluator.spaces.zennas.ops import OPS
 
 _BINARY: dict[type[ast.operator], Callable[[float, float], float]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
@@ -85,7 +86,7 @@ CASES = [
 def test_every_stated_formula_matches_count_cost(
     counting: Counting, space: str, seed_arch: str, resolution: int
 ) -> None:
-    facts = cost_facts(counting, get_search_space(space).specs)
+    facts = cost_facts(counting, get_space(space).specs)
     by_op = {op: family for family in facts.families for op in family.ops}
     for arch in _random_architectures(space, seed_arch, 40):
         res, total_params, total_flops = resolution, 0.0, 0.0
@@ -105,7 +106,7 @@ def test_every_stated_formula_matches_count_cost(
 
 
 def test_a_conditional_projection_is_stated_where_the_model_adds_one() -> None:
-    facts = cost_facts(Counting.EXACT, get_search_space("zennas-imagenet").specs)
+    facts = cost_facts(Counting.EXACT, get_space("zennas-imagenet").specs)
     idw = next(f for f in facts.families if f.ops[0].startswith("SuperResIDW"))
     assert "(C_out != B)*(C_out*B + 3*C_out)" in idw.params
     assert "1x1 conv B->D2" in idw.layout and "D2->C_out" in idw.layout

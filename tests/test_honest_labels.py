@@ -33,7 +33,7 @@ from nasagent.agent.report import build_report, header_lines, p_value_lines, tab
 from nasagent.agent.runlog import SUMMARY_FILE, read_json
 from nasagent.agent.search import run_search
 from nasagent.agent.stats import mean_range_band, smallest_p_value
-from nasagent.evaluator.mutation import RandomMutator
+from nasagent.evaluator.spaces.zennas.mutation import RandomMutator
 
 TRANSCRIPT = transcript_dir(DEFAULT_TRANSCRIPT)
 FAST = {"batch_size": 8, "proxy": "params", "concurrency": 2}

@@ -24,7 +24,7 @@ from nasagent.agent.config import (
 )
 from nasagent.agent.proposers import constraints_for
 from nasagent.evaluator import CIFAR_SEED, IMAGENET_SEED, parse
-from nasagent.evaluator.search_space import SEARCH_SPACES, get_search_space
+from nasagent.evaluator.spaces import SEARCH_SPACES, get_space
 from tests.test_compare import FakeRun
 
 runner = CliRunner()
@@ -70,7 +70,7 @@ def test_budgets_parse_numbers_and_whole_layer_counts() -> None:
 @pytest.mark.parametrize("space", list(SEARCH_SPACES))
 def test_every_command_reads_the_same_defaults_per_search_space(space: str) -> None:
     config = load_config(None, {"search_space": space})
-    defaults = get_search_space(space).defaults
+    defaults = get_space(space).defaults
     assert constraints_from_flags(search_space=space) == constraints_for(config)
     assert (config.seed_arch, config.resolution, config.num_classes) == (
         defaults.seed_arch, defaults.resolution, defaults.num_classes)
@@ -200,8 +200,10 @@ def test_prompt_states_the_imagenet_budgets() -> None:
     (["--max-layers", "3"], "layers 6 (the sum of sub_layers) exceed the budget of 3"),
     (["--seed-arch", "SuperConvK3BNRELU(3,8"], "seed_arch is not a valid block string"),
     (["--search-space", "zennas-imagenet", "--seed-arch", CIFAR_SEED],
-     "seed_arch uses SuperResK3K3, which search space zennas-imagenet does not hold (it fits "
-     "zennas-cifar); give a zennas-imagenet seed with --seed-arch, e.g. one from "
+     "seed_arch does not fit search space zennas-imagenet: block 1 SuperResK3K3: SuperResK3K3 "
+     "is not in search space zennas-imagenet; use one of SuperConvK1BNRELU, SuperConvK3BNRELU, "),
+    (["--search-space", "zennas-imagenet", "--seed-arch", CIFAR_SEED],
+     "(it fits zennas-cifar); give a zennas-imagenet seed with --seed-arch, e.g. one from "
      "fixtures/architectures/zennas-imagenet.txt"),
     (["--search-space", "zennas-cifar", "--seed-arch", IMAGENET_SEED],
      "fixtures/architectures/zennas-reference.txt"),
@@ -344,7 +346,7 @@ def test_score_refuses_an_architecture_that_breaks_a_rule() -> None:
 
 def test_mutate_keeps_children_in_the_parents_search_space() -> None:
     code, out, _ = invoke("mutate", IMAGENET_SEED, "--n", "5", "--seed", "3")
-    imagenet = get_search_space("zennas-imagenet")
+    imagenet = get_space("zennas-imagenet")
     assert code == 0
     assert all(b.op in imagenet for line in out.splitlines() for b in parse(line).blocks)
     code, out, err = invoke("mutate", IMAGENET_SEED, "--search-space", "zennas-cifar")

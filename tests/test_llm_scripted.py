@@ -24,8 +24,8 @@ from nasagent.agent.llm import (
 from nasagent.agent.llm.scripted import MUTATION_NOTE, count_outcomes
 from nasagent.agent.outcomes import Outcome
 from nasagent.evaluator import CIFAR_SEED
-from nasagent.evaluator.codec import parse
 from nasagent.evaluator.errors import BlockStringError, UnknownNameError
+from nasagent.evaluator.spaces.zennas.codec import parse
 
 FENCE = re.compile(r"```json\n(.*?)\n```", re.DOTALL)
 

@@ -10,10 +10,11 @@ from itertools import product
 import pytest
 
 from nasagent.evaluator import CIFAR_SEED, IMAGENET_SEED, parse
-from nasagent.evaluator.architecture import Architecture, Block
-from nasagent.evaluator.cost import smart_round
 from nasagent.evaluator.errors import UnknownNameError
-from nasagent.evaluator.mutation import (
+from nasagent.evaluator.spaces import get_space
+from nasagent.evaluator.spaces.zennas.architecture import Architecture, Block
+from nasagent.evaluator.spaces.zennas.cost import smart_round
+from nasagent.evaluator.spaces.zennas.mutation import (
     MutationError,
     RandomMutator,
     TypeWeights,
@@ -22,7 +23,8 @@ from nasagent.evaluator.mutation import (
     res_type_weights,
     sub_layer_candidates,
 )
-from nasagent.evaluator.search_space import Family, SearchSpace, get_search_space
+from nasagent.evaluator.spaces.zennas.ops import Family
+from nasagent.evaluator.spaces.zennas.space import ZenNasSpace as SearchSpace
 
 ZENNET_CIFAR = [  # zennas-semantics section 11
     "SuperConvK3BNRELU(3,64,1,1)SuperResK1K5K1(64,168,1,16,3)SuperResK1K3K1(168,80,2,32,4)"
@@ -39,8 +41,8 @@ ZENNET_IMAGENET_400M = (
     "SuperConvK3BNRELU(3,16,2,1)SuperResIDWE1K7(16,40,2,40,1)SuperResIDWE1K7(40,64,2,64,1)"
     "SuperResIDWE4K7(64,96,2,96,5)SuperResIDWE2K7(96,224,2,224,5)SuperConvK1BNRELU(224,2048,1,1)"
 )
-CIFAR = get_search_space("zennas-cifar")
-IMAGENET = get_search_space("zennas-imagenet")
+CIFAR = get_space("zennas-cifar")
+IMAGENET = get_space("zennas-imagenet")
 
 
 # --- spec 5.1 / 5.2: smart_round and the candidate lists -------------------------------------
@@ -258,7 +260,7 @@ def test_drifting_mutations_stay_structurally_valid(parent: str, space: str, rep
     stages = _downsampling(parse(parent))
     for seed in range(3):
         for child in _drift(parent, space, seed, 300, replaces):
-            assert _structural_problems(child, get_search_space(space)) == [], str(child)
+            assert _structural_problems(child, get_space(space)) == [], str(child)
             assert _downsampling(child) == stages
 
 
@@ -273,7 +275,7 @@ def test_idw_mutations_keep_the_2048_head() -> None:
 def test_mutations_pass_the_validator() -> None:
     validation = pytest.importorskip("nasagent.evaluator.validation")
     for parent, space in DRIFT_CASES:
-        constraints = validation.Constraints(search_space=space)
+        constraints = validation.Constraints(search_space=space).unbudgeted()
         for child in _drift(parent, space, 11, 100, 2):
             report = validation.check(child, constraints)
             assert report.valid, (str(child), report.errors)

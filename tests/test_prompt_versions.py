@@ -20,7 +20,6 @@ from nasagent.agent.demo import transcript_dir
 from nasagent.agent.llm.base import LLMRequest, LLMResponse, TokenUsage
 from nasagent.agent.outcomes import HistoryEntry, Outcome, ScoredArch
 from nasagent.agent.prompting import (
-    PROXY_NOISE,
     PromptSettings,
     SearchFacts,
     mutation_messages,
@@ -31,6 +30,7 @@ from nasagent.agent.response import judge_reply
 from nasagent.agent.runlog import CONFIG_FILE, LLM_CALLS_FILE
 from nasagent.agent.search import run_search
 from nasagent.evaluator import CIFAR_SEED, IMAGENET_SEED
+from nasagent.evaluator.spaces.zennas.facts import LEGACY_NOISE as PROXY_NOISE
 from nasagent.evaluator.validation import Constraints
 from nasagent.prompts import LATEST_PROMPT_VERSION
 
@@ -48,13 +48,13 @@ def test_a_run_folder_without_the_key_was_prompted_with_version_1(tmp_path: Path
     recorded = load_run_config(SEED_RUN / CONFIG_FILE)
     assert recorded.prompt_version == 1
     assert load_config(SEED_RUN / CONFIG_FILE).prompt_version == LATEST_PROMPT_VERSION
-    assert RunConfig().prompt_version == LATEST_PROMPT_VERSION == 2
-    assert "prompt_version = 2" in dump_config(RunConfig())
+    assert RunConfig().prompt_version == LATEST_PROMPT_VERSION == 3
+    assert "prompt_version = 3" in dump_config(RunConfig())
     path = tmp_path / "config.toml"
     path.write_text(dump_config(RunConfig(prompt_version=1)), encoding="utf-8")
     assert load_run_config(path, {"iterations": 3}).prompt_version == 1
     path.write_text(dump_config(RunConfig()), encoding="utf-8")
-    assert load_run_config(path).prompt_version == 2
+    assert load_run_config(path).prompt_version == 3
 
 
 def test_an_unshipped_prompt_version_is_a_one_line_error() -> None:
@@ -65,7 +65,7 @@ def test_an_unshipped_prompt_version_is_a_one_line_error() -> None:
 def test_a_compare_toml_without_the_key_keeps_version_1(tmp_path: Path) -> None:
     path = tmp_path / "compare.toml"
     write_plan(make_plan(RunConfig(), ["llm", "random"], [0]), path)
-    assert read_plan(path).config.prompt_version == 2
+    assert read_plan(path).config.prompt_version == 3
     data = {"arms": ["llm"], "seeds": [0], "config": {"iterations": 5}}
     path.write_text(tomli_w.dumps(data), encoding="utf-8")
     assert read_plan(path).config.prompt_version == 1
@@ -82,7 +82,8 @@ def test_version_1_rebuilds_the_recorded_first_request_byte_for_byte() -> None:
 
 def _v2(counting: str = "exact", **search: object) -> PromptSettings:
     constraints = CIFAR.model_copy(update={"counting": counting})
-    return PromptSettings(constraints=constraints, search=SearchFacts.model_validate(search))
+    return PromptSettings(constraints=constraints, search=SearchFacts.model_validate(search),
+                          version=2)
 
 
 def test_v2_states_the_resolution_rule_of_the_convention_in_force() -> None:
@@ -107,10 +108,11 @@ def test_v2_states_the_search_rules_and_the_measured_noise() -> None:
     assert "outcome `duplicate` and spends an iteration" in system
     assert f"by {PROXY_NOISE['gradnorm'].describe()} (standard deviation" in system
     assert "by a median of 9.6% (up to 25.0%) of its value" in system
-    zen = mutation_messages(CIFAR_SEED, None, PromptSettings(constraints=CIFAR, proxy="zen"))
+    zen = mutation_messages(CIFAR_SEED, None,
+                            PromptSettings(constraints=CIFAR, proxy="zen", version=2))
     assert "by a median of 0.042 (up to 0.14) in score units" in zen[0]["content"]
     assert "has not been measured" in mutation_messages(
-        CIFAR_SEED, None, PromptSettings(constraints=CIFAR, proxy="synflow")
+        CIFAR_SEED, None, PromptSettings(constraints=CIFAR, proxy="synflow", version=2)
     )[0]["content"]
 
 

@@ -17,13 +17,15 @@ from nasagent.agent.prompting import (
     reflection_messages,
     repair_message,
     round_score,
-    worked_example,
 )
 from nasagent.agent.response import extract_answer, parse_lessons
 from nasagent.evaluator import CIFAR_SEED, IMAGENET_SEED
 from nasagent.evaluator.errors import UnknownNameError
 from nasagent.evaluator.proxies import PROXIES
-from nasagent.evaluator.search_space import OPS, SEARCH_SPACES, get_search_space
+from nasagent.evaluator.spaces import get_space
+from nasagent.evaluator.spaces.zennas.facts import worked_example
+from nasagent.evaluator.spaces.zennas.ops import OPS
+from nasagent.evaluator.spaces.zennas.space import ZENNAS_SPACES
 from nasagent.evaluator.validation import Constraints, ViolationKind, check_string
 from nasagent.prompts import render
 
@@ -59,11 +61,11 @@ def test_rendering_is_deterministic() -> None:
     assert json.dumps(first) == json.dumps(second)
 
 
-@pytest.mark.parametrize("space_name", sorted(SEARCH_SPACES))
+@pytest.mark.parametrize("space_name", sorted(space.name for space in ZENNAS_SPACES))
 def test_system_prompt_lists_exactly_the_ops_of_the_space(space_name: str) -> None:
     settings = PromptSettings(constraints=Constraints(search_space=space_name))
     system = mutation_messages(CIFAR_SEED, None, settings)[0]["content"]
-    space = get_search_space(space_name)
+    space = get_space(space_name)
     for op in OPS.values():
         assert (f"## {op.signature}" in system) == (op.name in space)
         if op.name in space:
@@ -89,7 +91,8 @@ def test_budgets_follow_the_constraints() -> None:
     assert "at most 400,000,000 FLOPs per image at 224x224" in system
     assert "at most 7 blocks may have stride 2" in system
     assert "zennas counting" in system
-    free = mutation_messages(CIFAR_SEED, None, PromptSettings(constraints=Constraints()))
+    free = mutation_messages(CIFAR_SEED, None,
+                             PromptSettings(constraints=Constraints().unbudgeted()))
     assert "No parameter, FLOP or layer budget is in force." in free[0]["content"]
 
 
@@ -116,18 +119,18 @@ def test_unknown_proxy_lists_the_valid_ones() -> None:
         mutation_messages(CIFAR_SEED, None, PromptSettings(constraints=CIFAR, proxy="nope"))
 
 
-@pytest.mark.parametrize("space_name", sorted(SEARCH_SPACES))
+@pytest.mark.parametrize("space_name", sorted(space.name for space in ZENNAS_SPACES))
 def test_worked_example_is_a_valid_mutation(space_name: str) -> None:
-    example = worked_example(get_search_space(space_name), "gradnorm")
-    answer = extract_answer(f"```json\n{example['answer_json']}\n```")
-    assert answer.arch_text is not None and answer.arch_text != example["parent"]
+    example = worked_example(get_space(space_name))  # type: ignore[arg-type]
+    answer = extract_answer(f"```json\n{answer_json(example.answer, 'gradnorm', None)}\n```")
+    assert answer.arch_text is not None and answer.arch_text != example.parent
     report = check_string(answer.arch_text, Constraints(search_space=space_name))
     assert report.valid, report.error_lines()
 
 
 def test_worked_example_for_cifar_validates_under_the_default_budgets() -> None:
-    example = worked_example(get_search_space("zennas-cifar"), "gradnorm")
-    arch = json.loads(example["answer_json"])["arch"]
+    example = worked_example(get_space("zennas-cifar"))  # type: ignore[arg-type]
+    arch = example.answer
     assert "SuperResK1K5K1(8,16,1,8,1)" in arch
     report = check_string(arch, CIFAR)
     assert report.valid

@@ -19,7 +19,7 @@ from nasagent.agent.mutators import MUTATORS
 from nasagent.evaluator.errors import UnknownNameError
 from nasagent.evaluator.proxies import PROXIES
 from nasagent.evaluator.registry import DuplicateNameError, PluginError, Registry
-from nasagent.evaluator.search_space import SEARCH_SPACES
+from nasagent.evaluator.spaces import SEARCH_SPACES
 
 SMALL = "SuperConvK3BNRELU(3,8,1,1)SuperResK3K3(8,16,2,8,1)SuperConvK1BNRELU(16,32,1,1)"
 

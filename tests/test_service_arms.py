@@ -113,7 +113,7 @@ REFUSED = [
     pytest.param({"kind": "compare", "config": {**CONFIG, "baseline": "gpt5"}},
                  "config.baseline", "baseline 'gpt5' is not one of the arms", id="baseline"),
     pytest.param({"kind": "compare", "config": CONFIG, "arms": ["gpt5"]},
-                 "arms", "valid: llm, noreflect, random, reflect", id="unknown-arm"),
+                 "arms", "valid: llm, noreflect, oracle, random, reflect", id="unknown-arm"),
     pytest.param({"kind": "compare", "config": CONFIG, "arms": ["random", "random"]},
                  "arms", "lists a value twice", id="arm-twice"),
     pytest.param({"kind": "compare", "config": {**CONFIG, "arms": ["reflect"]}},

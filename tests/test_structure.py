@@ -9,14 +9,9 @@ from nasagent.agent.config import ConfigError, RunConfig, config_from_dict
 from nasagent.agent.prompting import PromptSettings, mutation_messages
 from nasagent.agent.proposers import constraints_for
 from nasagent.evaluator import CIFAR_SEED, IMAGENET_SEED, parse
-from nasagent.evaluator.mutation import RandomMutator
-from nasagent.evaluator.validation import (
-    Constraints,
-    ViolationKind,
-    check,
-    check_string,
-    structure_statements,
-)
+from nasagent.evaluator.spaces.zennas.mutation import RandomMutator
+from nasagent.evaluator.spaces.zennas.rules import structure_statements
+from nasagent.evaluator.validation import Constraints, ViolationKind, check, check_string
 
 ZENNAS = Constraints(structure="zennas")
 LLM_FOUND = "SuperResK1K7K1(3,1176,1,8,18)"

@@ -14,8 +14,8 @@ import nasagent.agent.cli  # noqa: F401  (registers every command)
 from nasagent.agent.cli.app import app
 from nasagent.agent.runlog import write_json
 from nasagent.evaluator import parse
-from nasagent.evaluator.builder import build_model
 from nasagent.evaluator.datasets import ImageData, load_data
+from nasagent.evaluator.spaces.zennas.builder import build_model
 from nasagent.evaluator.training import (
     EpochRecord,
     Recipe,

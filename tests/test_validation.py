@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
 from pydantic import ValidationError
 
 from nasagent.evaluator import CIFAR_SEED, IMAGENET_SEED, parse
-from nasagent.evaluator.architecture import Architecture, Block
-from nasagent.evaluator.cost import Cost, Counting
+from nasagent.evaluator.spaces.zennas.architecture import Architecture, Block
+from nasagent.evaluator.spaces.zennas.cost import Cost, Counting
 from nasagent.evaluator.validation import (
     Constraints,
     Report,
@@ -262,8 +263,9 @@ def test_check_defaults_input_to_the_canonical_string() -> None:
 
 def test_report_serialises_to_json() -> None:
     report = check_string(CIFAR_SEED, CIFAR)
-    restored = Report.model_validate_json(report.model_dump_json())
-    assert restored == report
+    restored = Report.model_validate({**json.loads(report.model_dump_json()),
+                                      "architecture": None})
+    assert restored.model_dump() == report.model_dump() and restored.canonical == CIFAR_SEED
 
 
 @pytest.mark.parametrize(

@@ -99,7 +99,7 @@ def test_the_sdist_holds_the_repository_layout(installed: Installed) -> None:
     with tarfile.open(installed.sdist) as archive:
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
     for needed in ("setup.py", "pyproject.toml", "README.md", "agent/cli/app.py",
-                   "evaluator/codec.py", *TEMPLATES, "nasagent/__init__.py",
+                   "evaluator/spaces/zennas/codec.py", *TEMPLATES, "nasagent/__init__.py",
                    "fixtures/transcripts/claude-manual-cifar/seed-0/llm_calls.jsonl"):
         assert needed in names, needed
 

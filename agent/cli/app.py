@@ -52,8 +52,8 @@ COMMANDS: dict[str, CommandEntry] = {
                          "offline, no API key."),
     "inspect": CommandEntry("inspect_command", "Check block strings against the search space "
                             "and budgets; print costs and every error."),
-    "mutate": CommandEntry("mutate_command", "Propose mutations of ARCH: random Zen-NAS ones, "
-                           "or an LLM's validated proposals."),
+    "mutate": CommandEntry("mutate_command", "Propose mutations of ARCH: random ones of its "
+                           "search space, or an LLM's proposals."),
     "plugins": CommandEntry("plugins_command", "List the search spaces, proxies, LLM backends "
                             "and mutators, built-in or from plugins."),
     "prompt": CommandEntry("prompt_commands", "Print the mutation prompt the model would "

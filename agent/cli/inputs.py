@@ -13,7 +13,8 @@ import typer
 from pydantic import ValidationError
 
 from nasagent.agent.task_defaults import ARCH_BUDGET_KEYS, NO_BUDGET, parse_budget, space_defaults
-from nasagent.evaluator.search_space import SEARCH_SPACES, SpaceDefaults
+from nasagent.evaluator.spaces import SEARCH_SPACES
+from nasagent.evaluator.spaces.base import SpaceDefaults
 from nasagent.evaluator.validation import Constraints, Report, check_string
 
 STDIN_NAME = "-"

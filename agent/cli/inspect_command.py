@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -23,10 +24,16 @@ from nasagent.agent.cli.inputs import (
     constraints_from_flags,
     read_architectures,
 )
-from nasagent.evaluator.cost import Counting
 from nasagent.evaluator.validation import Report, check_string
 
 logger = logging.getLogger(__name__)
+
+
+class Counting(StrEnum):
+    """`--counting`: how a Zen-NAS space counts params and FLOPs (others refuse zennas)."""
+
+    EXACT = "exact"
+    ZENNAS = "zennas"
 
 EXIT_OK, EXIT_INVALID = 0, 1
 
@@ -43,12 +50,14 @@ def inspect_command(
     search_space: SearchSpaceOption = None,
     num_classes: NumClassesOption = None,
     resolution: ResolutionOption = None,
-    counting: Annotated[Counting, typer.Option(help="Counting convention.")] = Counting.EXACT,
+    counting: Annotated[Counting, typer.Option(
+        help="Counting convention of the Zen-NAS spaces.")] = Counting.EXACT,
     max_params: MaxParamsOption = None,
     max_flops: MaxFlopsOption = None,
     max_layers: MaxLayersOption = None,
     structure: Annotated[str, typer.Option(
-        help="Structural rules: none or zennas (stem, 1x1 head, the space seed's strides).",
+        help="Structural rules: none, or zennas in a Zen-NAS space (stem, 1x1 head with "
+        "stride 1, the space seed's strides).",
     )] = "none",
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per input.")] = False,
 ) -> None:
@@ -113,7 +122,8 @@ def _row(report: Report) -> tuple[str, str, str, str, str]:
     cost = report.cost
     params, flops, layers = (
         ("-", "-", "-") if cost is None
-        else (f"{cost.params:,.0f}", f"{cost.flops:,.0f}", str(cost.layers))
+        else (f"{cost.params:,.0f}", f"{cost.flops:,.0f}",
+              "-" if cost.layers is None else str(cost.layers))
     )
     lines = [report.canonical or report.input]
     lines += [f"note: {note}" for note in report.notes]

@@ -1,6 +1,7 @@
-"""`nasagent mutate`: random Zen-NAS mutations of an architecture, or an LLM's proposals.
+"""`nasagent mutate`: random mutations of an architecture, or an LLM's proposals.
 
-`--mutator random` (the default) prints children drawn by the Zen-NAS operator and imports
+`--mutator random` (the default) prints children drawn by the search space's own random
+operator (Zen-NAS mutation, NB201's one-edge mutation, ...) and imports
 neither the configuration nor the LLM layer. Any other mutator (`llm`, or a plugin's) runs the
 proposer the search loop runs, through `nasagent.mutate`: the LLM sees the search's prompt
 (budgets, ops, proxy, the parent's score, history and lessons), its reply is parsed as data,
@@ -13,6 +14,7 @@ import json
 import logging
 import random
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -27,11 +29,9 @@ from nasagent.agent.cli.inputs import (
     MaxParamsOption,
     fail,
 )
-from nasagent.evaluator.architecture import Architecture
-from nasagent.evaluator.codec import decode, encode
-from nasagent.evaluator.errors import BlockStringError, NasAgentError, UnknownNameError
-from nasagent.evaluator.mutation import RandomMutator, TypeWeights
-from nasagent.evaluator.search_space import SEARCH_SPACES, spaces_holding
+from nasagent.evaluator.errors import BlockStringError, NasAgentError
+from nasagent.evaluator.spaces import SEARCH_SPACES
+from nasagent.evaluator.spaces.base import Mutator, SearchSpace, spaces_holding
 
 if TYPE_CHECKING:  # the configuration and the LLM layer load for an LLM mutator only
     from nasagent.agent.config import RunConfig
@@ -39,36 +39,46 @@ if TYPE_CHECKING:  # the configuration and the LLM layer load for an LLM mutator
 
 logger = logging.getLogger(__name__)
 
+
+class TypeWeights(StrEnum):
+    """`--type-weights` of the Zen-NAS random mutation (other spaces take the default)."""
+
+    ZENNAS = "zennas"
+    UNIFORM = "uniform"
+
 RANDOM = "random"
 LLM_PANEL = "LLM mutator (--mutator llm)"
 
 
 @app.command("mutate")
 def mutate_command(
-    arch: Annotated[str, typer.Argument(help="Parent architecture as a Zen-NAS block string.")],
+    arch: Annotated[str, typer.Argument(
+        help="Parent architecture: a block string, an NB201 cell string, ...")],
     n: Annotated[int, typer.Option("--n", min=1, help="How many mutations to print.")] = 1,
     seed: Annotated[int, typer.Option(
         "--seed", help="Seed of the first proposal; proposal i uses seed + i, and gives the "
         "child nasagent.mutate and POST /v1/mutate give for that seed.",
     )] = 0,
     search_space: Annotated[str | None, typer.Option(
-        "--search-space", help="Search space whose block types may appear; it must hold the "
-        "parent's blocks.", show_default="the first of zennas-cifar, zennas-imagenet, all "
-        "that holds the parent's blocks",
+        "--search-space", help="Search space whose elements may appear; it must hold the "
+        "parent's.", show_default="the first built-in space (zennas-cifar, zennas-imagenet, "
+        "all, nb201-...) that holds the parent's elements",
     )] = None,
     replaces: Annotated[
         int,
-        typer.Option("--replaces", min=1, help="Blocks to replace per mutation (Zen-NAS: 1 or 2)."),
+        typer.Option("--replaces", min=1,
+                     help="Elements to replace per mutation (Zen-NAS blocks: 1 or 2)."),
     ] = 1,
     type_weights: Annotated[
         TypeWeights,
-        typer.Option("--type-weights", help="zennas: the reference's skewed Res type weights."),
+        typer.Option("--type-weights", help="Zen-NAS spaces: zennas, the reference's skewed "
+                     "Res type weights, or uniform."),
     ] = TypeWeights.ZENNAS,
     as_json: Annotated[bool, typer.Option("--json", help='JSON lines {"parent", "child", '
                                           '"seed"}; an LLM mutator: {"outcome", "arch", '
                                           '"errors", "tokens", ...}.')] = False,
     mutator: Annotated[str, typer.Option(
-        "--mutator", help="random (Zen-NAS), llm, or a plugin's mutator.")] = RANDOM,
+        "--mutator", help="random (the space's own), llm, or a plugin's mutator.")] = RANDOM,
     llm: Annotated[str | None, typer.Option(
         help="LLM backend spec: openai:MODEL, azure:DEPLOYMENT, scripted, manual:DIR, "
              "replay:PATH (the key comes from the environment).",
@@ -104,9 +114,9 @@ def mutate_command(
     max_flops: MaxFlopsOption = None,
     max_layers: MaxLayersOption = None,
 ) -> None:
-    """Propose mutations of ARCH: random Zen-NAS ones, or an LLM's validated proposals.
+    """Propose mutations of ARCH: random ones of its search space, or an LLM's proposals.
 
-    Random: N mutations, one canonical block string per line: independent children of
+    Random: N mutations, one canonical architecture string per line: independent children of
     ARCH, proposal i seeded with --seed + i, so each line can be drawn again on its own (the
     Python API and the service give the same child for the same seed).
 
@@ -128,11 +138,11 @@ def mutate_command(
     _refuse_llm_flags(llm=llm, model=model, config=config, base_url=base_url, score=score,
                       history=history, lesson=lesson, record=record, max_params=max_params,
                       max_flops=max_flops, max_layers=max_layers)
-    parent = _parse_parent(arch)
-    space = _parent_space(parent, search_space)
+    space = _parent_space(arch, search_space)
+    parent = _parse_parent(arch, space)
     for proposal_seed in range(seed, seed + n):
         child = _make_mutator(space, proposal_seed, type_weights).mutate(parent, replaces)
-        typer.echo(_format(parent, child, proposal_seed, as_json))
+        typer.echo(_format(space, parent, child, proposal_seed, as_json))
 
 
 def _refuse_llm_flags(**given: object) -> None:
@@ -143,9 +153,9 @@ def _refuse_llm_flags(**given: object) -> None:
         fail(f"only an LLM mutator reads {', '.join(used)}; add --mutator llm")
 
 
-def _parse_parent(text: str) -> Architecture:
+def _parse_parent(text: str, space: SearchSpace) -> Any:
     try:
-        decoded = decode(text)
+        decoded = space.decode(text)
     except BlockStringError as error:
         raise typer.BadParameter(str(error), param_hint="ARCH") from None
     for note in decoded.notes:
@@ -153,34 +163,40 @@ def _parse_parent(text: str) -> Architecture:
     return decoded.architecture
 
 
-def _parent_space(parent: Architecture, requested: str | None) -> str:
-    """The space children are drawn from: one that holds every block of the parent."""
+def _parent_space(text: str, requested: str | None) -> SearchSpace:
+    """The space children are drawn from: one that holds every element of the parent."""
     if requested is not None and requested not in SEARCH_SPACES:
         raise typer.BadParameter(
             f"unknown search space {requested!r}; valid: {', '.join(SEARCH_SPACES)}",
             param_hint="--search-space",
         )
-    holding = spaces_holding(block.op for block in parent.blocks)
-    if requested is None or requested in holding:
-        return requested or holding[0]
-    outside = sorted({b.op for b in parent.blocks} - set(SEARCH_SPACES[requested].ops))
-    fail(f"the parent uses {', '.join(outside)}, which {requested} does not hold, so its "
-         f"children would leave the parent's space; use --search-space {holding[0]}",
-         EXIT_INVALID)
+    built_in = [SEARCH_SPACES.get(name) for name in SEARCH_SPACES.builtin_names()]
+    holding = spaces_holding(text, built_in if requested is None else [
+        SEARCH_SPACES.get(requested), *built_in])
+    if requested is not None and requested in holding:
+        return SEARCH_SPACES.get(requested)
+    if requested is None and holding:
+        return SEARCH_SPACES.get(holding[0])
+    if not holding:  # no space decodes it: the default space's decoder says why
+        _parse_parent(text, SEARCH_SPACES.get(requested or built_in[0].name))
+        fail(f"no built-in search space holds every element of {text[:80]!r}", EXIT_INVALID)
+    fail(f"the parent holds elements {requested} does not, so its children would leave the "
+         f"parent's space; use --search-space {holding[0]}", EXIT_INVALID)
 
 
-def _make_mutator(search_space: str, seed: int, type_weights: TypeWeights) -> RandomMutator:
+def _make_mutator(space: SearchSpace, seed: int, type_weights: TypeWeights) -> Mutator:
     """The mutator of the proposal seeded `seed`, seeded as `nasagent.mutate` seeds it."""
-    try:
-        return RandomMutator.drawn(random.Random(seed), search_space, type_weights)
-    except UnknownNameError as error:
-        raise typer.BadParameter(str(error), param_hint="--search-space") from None
+    problems = space.option_problems({"type_weights": str(type_weights)})
+    if problems:
+        raise typer.BadParameter("; ".join(problems), param_hint="--type-weights")
+    return space.drawn_mutator(random.Random(seed), {"type_weights": str(type_weights)})
 
 
-def _format(parent: Architecture, child: Architecture, seed: int, as_json: bool) -> str:
+def _format(space: SearchSpace, parent: Any, child: Any, seed: int, as_json: bool) -> str:
     if not as_json:
-        return encode(child)
-    return json.dumps({"parent": encode(parent), "child": encode(child), "seed": seed})
+        return space.encode(child)
+    return json.dumps({"parent": space.encode(parent), "child": space.encode(child),
+                       "seed": seed})
 
 
 # ---- an LLM mutator --------------------------------------------------------------------------
@@ -195,7 +211,7 @@ def _llm_command(
     from nasagent.agent.outcomes import Outcome
 
     if search_space is None and config is None:  # as the random operator picks it
-        search_space = _parent_space(_parse_parent(arch), None)
+        search_space = _parent_space(arch, None).name
     settings = _llm_settings(config, {**flags, "mutator": mutator, "seed": seed,
                                       "search_space": search_space})
     entries = _read_history(history)
@@ -274,8 +290,8 @@ def _proposal_json(parent: str, seed: int, result: MutationResult) -> str:
 def _proposal_lines(result: MutationResult, *, numbered: bool, index: int) -> str:
     lines = [f"outcome: {result.outcome.value}", f"arch: {result.arch or '-'}"]
     if result.params is not None:
-        lines.append(f"cost: {result.params:,.0f} params, {result.flops:,.0f} FLOPs, "
-                     f"{result.layers} layers")
+        layers = "" if result.layers is None else f", {result.layers} layers"
+        lines.append(f"cost: {result.params:,.0f} params, {result.flops:,.0f} FLOPs{layers}")
     lines.append(f"tokens: {result.tokens} ({result.llm_calls} LLM calls, "
                  f"{result.repairs} repairs)")
     lines += [f"error: {error}" for error in result.errors]

@@ -15,7 +15,7 @@ def _registries() -> dict[str, Any]:
     from nasagent.agent.llm.factory import BACKENDS
     from nasagent.agent.mutators import MUTATORS
     from nasagent.evaluator.proxies import PROXIES
-    from nasagent.evaluator.search_space import SEARCH_SPACES
+    from nasagent.evaluator.spaces import SEARCH_SPACES
 
     return {"search spaces": SEARCH_SPACES, "proxies": PROXIES, "LLM backends": BACKENDS,
             "mutators": MUTATORS}

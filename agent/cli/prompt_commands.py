@@ -34,13 +34,17 @@ from nasagent.prompts import LATEST_PROMPT_VERSION, PROMPT_VERSIONS
 if TYPE_CHECKING:  # the prompt and reply modules (jinja2, the reader) load when a command runs
     from nasagent.agent.prompting import Chat
     from nasagent.agent.response import Verdict
+    from nasagent.evaluator.spaces.base import SearchSpace
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+OpNamesOption = Annotated[str, typer.Option(
+    help="How the prompt names the space's elements: standard, or neutral (a benchmark "
+    "space's contamination control: op_a, op_b, ...).")]
 
 
 @app.command("prompt")
 def prompt_command(
-    arch: Annotated[str, typer.Argument(help="The parent block string.")],
+    arch: Annotated[str, typer.Argument(help="The parent architecture string.")],
     search_space: SearchSpaceOption = None,
     proxy: Annotated[
         str, typer.Option(help=f"Zero-cost proxy: {PROXIES.describe()}.")
@@ -54,10 +58,13 @@ def prompt_command(
     include_proxy_source: Annotated[
         bool, typer.Option(help="Show the proxy's source code to the model.")
     ] = False,
-    prompt_version: Annotated[
-        int, typer.Option(help=f"Prompt version ({', '.join(map(str, PROMPT_VERSIONS))}).")
-    ] = LATEST_PROMPT_VERSION,
+    prompt_version: Annotated[int | None, typer.Option(
+        help=f"Prompt version ({', '.join(map(str, PROMPT_VERSIONS))}).",
+        show_default="the search space's: 2 for Zen-NAS spaces, else "
+        f"{LATEST_PROMPT_VERSION}",
+    )] = None,
     structure: Annotated[str, typer.Option(help="Structural rules: none or zennas.")] = "none",
+    op_names: OpNamesOption = "standard",
     as_json: JsonOption = False,
 ) -> None:
     """Print the mutation prompt the model would receive for ARCH."""
@@ -66,21 +73,36 @@ def prompt_command(
         max_layers=max_layers, num_classes=num_classes, resolution=resolution,
         structure=structure,
     )
-    require_valid(arch, constraints, "the parent ARCH")
-    if prompt_version not in PROMPT_VERSIONS:
+    space = constraints.space
+    version = space.defaults.prompt_version if prompt_version is None else prompt_version
+    if version not in PROMPT_VERSIONS:
         valid = ", ".join(map(str, PROMPT_VERSIONS))
-        raise typer.BadParameter(f"prompt version {prompt_version} is not shipped; valid: {valid}")
-    from nasagent.agent.prompting import PromptSettings, mutation_messages
+        raise typer.BadParameter(f"prompt version {version} is not shipped; valid: {valid}")
+    if version not in space.prompt_versions:
+        valid = ", ".join(map(str, space.prompt_versions))
+        raise typer.BadParameter(f"prompt version {version} is not offered by search space "
+                                 f"{space.name}; valid: {valid}")
+    parent = require_valid(arch, constraints, "the parent ARCH").canonical or arch
+    from nasagent.agent.prompting import PromptSettings, SearchFacts, mutation_messages
 
     try:
         settings = PromptSettings(
             constraints=constraints, proxy=proxy, include_proxy_source=include_proxy_source,
-            version=prompt_version,
+            version=version, op_names=_naming(space, op_names),
+            search=SearchFacts(init_population=space.defaults.init_population),
         )
-        messages = mutation_messages(arch, score, settings)
+        messages = mutation_messages(parent, score, settings)
     except (NasAgentError, ValueError) as error:
         fail(str(error))
     typer.echo(json.dumps(messages, indent=2, ensure_ascii=False) if as_json else _show(messages))
+
+
+def _naming(space: SearchSpace, op_names: str) -> str:
+    """`--op-names`, refused in one line when the search space does not offer it."""
+    problems = space.option_problems({"op_names": op_names})
+    if problems:
+        fail(f"--op-names: {'; '.join(problems)}")
+    return op_names
 
 
 def _show(messages: Chat) -> str:
@@ -100,6 +122,7 @@ def check_response_command(
     finish_reason: Annotated[
         str, typer.Option(help="The API's finish_reason (length = cut off).")
     ] = "stop",
+    op_names: OpNamesOption = "standard",
     as_json: JsonOption = False,
 ) -> None:
     """Run one raw LLM reply through extraction and validation (no repair).
@@ -114,7 +137,9 @@ def check_response_command(
     from nasagent.agent.response import judge_reply
 
     require_valid(parent, constraints, "--parent")
-    verdict = judge_reply(_read_reply(file), finish_reason, parent=parent, constraints=constraints)
+    naming = _naming(constraints.space, op_names)
+    verdict = judge_reply(_read_reply(file), finish_reason, parent=parent,
+                          constraints=constraints, naming=naming)
     if as_json:
         typer.echo(json.dumps(verdict_summary(verdict), indent=2, ensure_ascii=False))
     else:

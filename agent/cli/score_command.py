@@ -1,10 +1,12 @@
-"""`nasagent score`: score block strings with a zero-cost proxy, one result per input.
+"""`nasagent score`: score architectures with a zero-cost proxy, one result per input.
 
 With `--json` every input gives one JSON object per line (JSON Lines) with the keys
 `input`, `canonical`, `proxy`, `score`, `status`, `seconds`, `seed` and `message`; external
-tools rely on those names. An input that does not decode or breaks a rule of the block
-registry (channels, chaining, strides) gets status `invalid`, a null score and the reasons,
-and the command exits 1 after printing every row. All inputs are scored in one process.
+tools rely on those names. An input that does not decode or breaks a rule of its search
+space (channels, chaining, strides, ...) gets status `invalid`, a null score and the reasons;
+any scoring that did not end `ok` makes the command exit 1, after every row is printed. All
+inputs are scored in one process. Without `--search-space` each input is read in the first
+built-in space that holds it (every Zen-NAS block first, then NB201, ...).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -21,7 +24,12 @@ from nasagent.agent.cli.app import app
 from nasagent.agent.cli.inputs import EXIT_INVALID, read_architectures
 from nasagent.evaluator.errors import NasAgentError
 from nasagent.evaluator.proxies import PROXIES, ProxyStatus, ScoreResult, ScoreSettings, score
+from nasagent.evaluator.spaces import SEARCH_SPACES
+from nasagent.evaluator.spaces.base import spaces_holding
 from nasagent.evaluator.validation import Constraints, check_string
+
+FIRST_SPACES = ("all",)
+"""Where an input is looked for first when no --search-space is given: every Zen-NAS block."""
 
 Opt = typer.Option
 
@@ -29,16 +37,22 @@ Opt = typer.Option
 @app.command("score")
 def score_command(
     archs: Annotated[list[str] | None, typer.Argument(
-        help="Block strings to score (quote them in the shell).", show_default=False,
+        help="Architecture strings to score (quote them in the shell).", show_default=False,
     )] = None,
     file: Annotated[Path | None, Opt(
-        "--file", help="File with one block string per line ('-' reads stdin); "
+        "--file", help="File with one architecture string per line ('-' reads stdin); "
         "blank lines and lines starting with # are skipped.",
+    )] = None,
+    search_space: Annotated[str | None, Opt(
+        help="Search space of the inputs.", show_default="per input, the first built-in space "
+        "that holds it (all Zen-NAS blocks first)",
     )] = None,
     proxy: Annotated[str, Opt(help=f"Zero-cost proxy: {PROXIES.describe()}.")] = "gradnorm",
     batch_size: Annotated[int, Opt(min=1, help="Proxy batch size.")] = 64,
-    resolution: Annotated[int, Opt(min=1, help="Input resolution.")] = 32,
-    num_classes: Annotated[int, Opt(min=1, help="Classes of the linear head.")] = 100,
+    resolution: Annotated[int | None, Opt(
+        min=1, help="Input resolution.", show_default="the search space's (32 for CIFAR)")] = None,
+    num_classes: Annotated[int | None, Opt(
+        min=1, help="Classes of the linear head.", show_default="the search space's")] = None,
     seed: Annotated[int, Opt(help="Seed of the proxy protocol.")] = 0,
     repeats: Annotated[int, Opt(min=1, help="Mean over seeds seed .. seed+repeats-1.")] = 1,
     device: Annotated[str, Opt(help="auto, cpu or cuda.")] = "auto",
@@ -47,41 +61,44 @@ def score_command(
     )] = False,
     as_json: Annotated[bool, Opt("--json", help="Print JSON Lines instead of a table.")] = False,
 ) -> None:
-    """Score architectures with a zero-cost proxy (seeded, reproducible)."""
-    settings = _settings(
-        proxy, batch_size, resolution, num_classes, seed, repeats, device, residual
-    )
+    """Score architectures with a zero-cost proxy (seeded, reproducible).
+
+    Exit code 0 when every input scored, 1 when any did not (invalid, failed, non-finite),
+    2 on usage errors.
+    """
+    values = _values(proxy, batch_size, resolution, num_classes, seed, repeats, device, residual)
     try:
         inputs = read_architectures(archs or [], file)
     except typer.BadParameter as error:
         _fail(str(error.message))
     if not inputs:
-        _fail("give block strings as arguments or with --file PATH")
-    rows = _score_all(inputs, settings)
+        _fail("give architecture strings as arguments or with --file PATH")
+    rows = _score_all(inputs, values, search_space)
     if as_json:
         for row in rows:
             typer.echo(json.dumps(row))
     else:
         _print_table(rows)
-    if any(row["status"] == ProxyStatus.INVALID for row in rows):
+    if any(row["status"] != ProxyStatus.OK for row in rows):
         raise typer.Exit(EXIT_INVALID)
 
 
 def score_row(text: str, settings: ScoreSettings) -> dict[str, Any]:
     """Check and score one input; the JSON object `nasagent score --json` prints for it.
 
-    The rules are those of every registered block (search space `all`), without budgets.
+    The rules are those of the settings' search space, without budgets.
     """
     report = check_string(text, Constraints(
-        search_space="all", resolution=settings.resolution, num_classes=settings.num_classes,
-    ))
+        search_space=settings.search_space, resolution=settings.resolution,
+        num_classes=settings.num_classes,
+    ).unbudgeted())
     arch = report.architecture
     if not report.valid or arch is None:
         return _row(text, report.canonical, settings.proxy, None, ProxyStatus.INVALID, 0.0,
                     settings.seed, "; ".join(report.error_lines()))
     result: ScoreResult = score(arch, settings)
-    return _row(text, str(arch), result.proxy, result.score, result.status, result.seconds,
-                result.seed, result.message)
+    return _row(text, report.canonical, result.proxy, result.score, result.status,
+                result.seconds, result.seed, result.message)
 
 
 def _row(
@@ -94,26 +111,52 @@ def _row(
     }
 
 
-def _settings(
-    proxy: str, batch_size: int, resolution: int, num_classes: int, seed: int, repeats: int,
-    device: str, residual: bool,
-) -> ScoreSettings:
+def _values(
+    proxy: str, batch_size: int, resolution: int | None, num_classes: int | None, seed: int,
+    repeats: int, device: str, residual: bool,
+) -> dict[str, Any]:
     try:
         PROXIES.get(proxy)  # a plugin's proxy is loaded here; the error lists every name
     except NasAgentError as error:
         _fail(str(error))
     if device not in ("auto", "cpu", "cuda"):
         _fail(f"unknown device {device!r}; valid: auto, cpu, cuda")
-    return ScoreSettings.model_validate({
+    return {
         "proxy": proxy, "batch_size": batch_size, "resolution": resolution,
         "num_classes": num_classes, "seed": seed, "repeats": repeats, "device": device,
         "residual": residual,
-    })
+    }
 
 
-def _score_all(inputs: list[str], settings: ScoreSettings) -> list[dict[str, Any]]:
+def settings_in(space: str, values: dict[str, Any]) -> ScoreSettings:
+    """Proxy settings for inputs of `space`: resolution and classes default to the space's.
+
+    Raises:
+        NasAgentError: an unknown space; ValueError: settings the space cannot honour.
+    """
+    defaults = SEARCH_SPACES.get(space).defaults
+    task = {"resolution": defaults.resolution, "num_classes": defaults.num_classes}
+    given = {key: value for key, value in values.items() if value is not None}
+    return ScoreSettings.model_validate({**task, **given, "search_space": space})
+
+
+def _space_of(text: str, requested: str | None) -> str:
+    if requested is not None:
+        return requested
+    names = [*FIRST_SPACES, *(n for n in SEARCH_SPACES.builtin_names() if n not in FIRST_SPACES)]
+    holding = spaces_holding(text, [SEARCH_SPACES.get(name) for name in names])
+    return holding[0] if holding else FIRST_SPACES[0]
+
+
+def _score_all(
+    inputs: list[str], values: dict[str, Any], search_space: str | None
+) -> list[dict[str, Any]]:
     try:
-        return [score_row(text, settings) for text in inputs]
+        return [score_row(text, settings_in(_space_of(text, search_space), values))
+                for text in inputs]
+    except ValidationError as error:
+        _fail("; ".join(f"--{'-'.join(str(e['loc'][0]).split('_')) if e['loc'] else 'flags'}: "
+                        f"{str(e['msg']).removeprefix('Value error, ')}" for e in error.errors()))
     except NasAgentError as error:  # configuration problems, e.g. cuda on a CPU machine
         _fail(str(error))
 

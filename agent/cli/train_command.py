@@ -25,9 +25,14 @@ Opt = typer.Option
 @app.command()
 def train(
     target: Annotated[str, typer.Argument(
-        help="A block string, or a run directory (its best.json architecture is trained).",
-        show_default=False,
+        help="An architecture string, or a run directory (its best.json architecture is "
+        "trained).", show_default=False,
     )],
+    search_space: Annotated[str | None, Opt(
+        help="The search space of an architecture string.",
+        show_default="the run's, else the first built-in space that accepts the string (all "
+        "Zen-NAS blocks first)",
+    )] = None,
     data: Annotated[str, Opt(help=DATA_HELP)] = "digits",
     epochs: Annotated[int, Opt(min=1, help="Training epochs.")] = 30,
     batch_size: Annotated[int, Opt(min=2, help="Training batch size.")] = 128,
@@ -56,11 +61,11 @@ def train(
 
     try:
         recipe = _recipe(epochs, batch_size, lr, seed, device)
-        chosen = resolve_target(target)
+        chosen = resolve_target(target, search_space)
         directory = out or default_out(chosen, data, seed)
         images = load_data(data, resolution or run_resolution(chosen.run_dir))
-        result = train_arch(chosen.arch, images, recipe, directory, resume=resume,
-                            progress=progress)
+        result = train_arch(chosen.arch, images, recipe, directory,
+                            search_space=chosen.search_space, resume=resume, progress=progress)
     except TrainingInterrupted as stop:
         typer.echo(f"stopped: {stop}", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None

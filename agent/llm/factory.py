@@ -34,6 +34,8 @@ class BackendOptions(BaseModel):
     replay_mode: Literal["strict", "sequential"] = "strict"
     manual_timeout_s: float | None = None
     search_space: str = "zennas-cifar"
+    op_names: str = "standard"
+    type_weights: str = "zennas"
     scripted_bad_fraction: float = Field(default=0.0, ge=0, le=1)
 
     def retry_policy(self) -> RetryPolicy:
@@ -80,7 +82,8 @@ def _azure(deployment: str, options: BackendOptions) -> LLMBackend:
 def _scripted(_argument: str, options: BackendOptions) -> LLMBackend:
     from nasagent.agent.llm.scripted import ScriptedBackend
 
-    return ScriptedBackend(options.search_space, bad_fraction=options.scripted_bad_fraction)
+    return ScriptedBackend(options.search_space, bad_fraction=options.scripted_bad_fraction,
+                           naming=options.op_names, type_weights=options.type_weights)
 
 
 def _manual(directory: str, options: BackendOptions) -> LLMBackend:

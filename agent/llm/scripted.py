@@ -1,9 +1,10 @@
 """The scripted stand-in backend: deterministic answers for tests and demos. It is NOT a model.
 
 For a mutation or repair request it reads the parent from the first user message (the first
-```json fence holding an "arch" key), applies one Zen-NAS random mutation and answers in the
-format the prompt asks for. For a reflection request it answers a couple of lessons computed
-from the request text. Every answer is labelled as scripted.
+```json fence holding an "arch" key, in the run's naming), applies one random mutation of the
+search space's own operator and answers in the format the prompt asks for. For a reflection
+request it answers a couple of lessons computed from the request text. Every answer is
+labelled as scripted.
 
 All randomness comes from a `random.Random` seeded with the request hash, so the same request
 gets the same answer in any order and under any concurrency.
@@ -28,15 +29,12 @@ from nasagent.agent.llm.base import (
     approximate_tokens,
 )
 from nasagent.agent.outcomes import Outcome
-from nasagent.evaluator.architecture import Architecture
-from nasagent.evaluator.codec import parse
 from nasagent.evaluator.errors import BlockStringError
-from nasagent.evaluator.mutation import RandomMutator
+from nasagent.evaluator.spaces import get_space
+from nasagent.evaluator.spaces.base import STANDARD_NAMING
 
-MUTATION_NOTE = "(scripted stand-in: one random Zen-NAS mutation of the parent)"
+MUTATION_NOTE = "(scripted stand-in: one random mutation of the parent)"
 REFLECTION_NOTE = "(scripted stand-in: lessons counted from the prompt)"
-UNKNOWN_OP = "SuperResK4K4"
-"""A plausible-looking block name that is not registered (for injected bad answers)."""
 
 _JSON_FENCE = re.compile(r"```json[ \t]*\r?\n(.*?)```", re.DOTALL)
 _FAILURES = (Outcome.INVALID, Outcome.OVER_BUDGET, Outcome.SCORE_FAILED, Outcome.LLM_ERROR)
@@ -48,16 +46,25 @@ class ScriptedBackend:
     Token usage is approximate: len(text) // 4 for the prompt and for the answer.
 
     Args:
-        search_space: the search space the random mutation draws from.
-        bad_fraction: the fraction of mutation answers deliberately broken (channels that do
-            not chain, or an unknown op), to exercise validation and repair.
+        search_space: the search space whose random mutation answers.
+        bad_fraction: the fraction of mutation answers deliberately broken (the space's
+            `broken`: e.g. channels that do not chain, or an unknown op), to exercise
+            validation and repair.
+        naming: the notation the prompt writes architectures in (and the answer uses).
+        type_weights: the space's mutation option of that name.
     """
 
-    def __init__(self, search_space: str = "zennas-cifar", *, bad_fraction: float = 0.0) -> None:
+    def __init__(
+        self, search_space: str = "zennas-cifar", *, bad_fraction: float = 0.0,
+        naming: str = STANDARD_NAMING, type_weights: str = "zennas",
+    ) -> None:
         if not 0.0 <= bad_fraction <= 1.0:
             raise LLMConfigError(f"bad_fraction must be in [0, 1], got {bad_fraction}")
         self.search_space = search_space
+        self.space = get_space(search_space)
         self.bad_fraction = bad_fraction
+        self.naming = naming
+        self.options = {"type_weights": type_weights, "op_names": naming}
         self.name = "scripted"
         self._handlers: dict[str, Callable[[LLMRequest, random.Random], str]] = {
             "mutation": self._mutation_answer,
@@ -88,14 +95,20 @@ class ScriptedBackend:
     async def aclose(self) -> None:
         return None
 
+    def _parse_parent(self, arch: str) -> Any:
+        try:
+            return self.space.decode(arch, self.naming).architecture
+        except BlockStringError as error:
+            raise LLMError(f"the scripted stand-in cannot read the parent: {error}",
+                           kind=ErrorKind.BAD_REQUEST) from error
+
     def _mutation_answer(self, request: LLMRequest, rng: random.Random) -> str:
         parent = find_parent(request)
-        architecture = _parse_parent(parent["arch"])
-        mutator = RandomMutator(self.search_space, seed=rng.getrandbits(64))
-        child = mutator.mutate(architecture)
-        arch, note = str(child), MUTATION_NOTE
+        architecture = self._parse_parent(parent["arch"])
+        child = self.space.mutator(rng.getrandbits(64), self.options).mutate(architecture)
+        arch, note = self.space.encode(child, self.naming), MUTATION_NOTE
         if rng.random() < self.bad_fraction:
-            arch, note = _broken(child, rng)
+            arch, note = self.space.broken(child, rng)
         answer = {"arch": arch, "type": parent.get("type"), "score": None}
         return f"```json\n{json.dumps(answer)}\n```\n{note}"
 
@@ -125,24 +138,6 @@ def find_parent(request: LLMRequest) -> dict[str, Any]:
     )
 
 
-def _parse_parent(arch: str) -> Architecture:
-    try:
-        return parse(arch)
-    except BlockStringError as error:
-        raise LLMError(f"the scripted stand-in cannot read the parent: {error}",
-                       kind=ErrorKind.BAD_REQUEST) from error
-
-
-def _broken(child: Architecture, rng: random.Random) -> tuple[str, str]:
-    """A deliberately invalid answer: unchained channels or an unknown op (seeded choice)."""
-    blocks = [str(block) for block in child.blocks]
-    index = rng.randrange(1, len(blocks)) if len(blocks) > 1 else 0
-    if rng.random() < 0.5:
-        block = child.blocks[index]
-        blocks[index] = str(block.replace(in_channels=block.in_channels + 8))
-        return "".join(blocks), "(scripted stand-in: a deliberately broken answer, wrong channels)"
-    blocks[index] = UNKNOWN_OP + blocks[index][blocks[index].index("("):]
-    return "".join(blocks), "(scripted stand-in: a deliberately broken answer, unknown op)"
 
 
 def _reflection_answer(request: LLMRequest, _rng: random.Random) -> str:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from nasagent.agent.cli.inspect_command import report_json
-from nasagent.agent.cli.score_command import score_row
+from nasagent.agent.cli.score_command import score_row, settings_in
 from nasagent.agent.compare import (
     ARMS,
     DEFAULT_ARMS,
@@ -97,10 +97,11 @@ def inspect_results(archs: list[str], limits: Constraints) -> list[dict[str, Any
     return [report_json(check_string(text, limits)) for text in archs]
 
 
-def score_settings(values: dict[str, Any]) -> ScoreSettings:
-    """Proxy settings, checked against the registered proxies and this machine's devices."""
+def score_settings(search_space: str, values: dict[str, Any]) -> ScoreSettings:
+    """Proxy settings for inputs of `search_space`, checked against the registered proxies
+    and this machine's devices (resolution and classes default to the space's)."""
     try:
-        settings = ScoreSettings.model_validate(values)
+        settings = settings_in(search_space, values)
         get_proxy(settings.proxy)
         resolve_device(settings.device)
     except ValidationError as error:

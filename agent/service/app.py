@@ -230,7 +230,7 @@ def _add_stateless_routes(
     @app.post("/v1/score", response_model=ScoreResponse)
     async def score(body: ScoreRequest) -> dict[str, Any]:
         """Score block strings with a zero-cost proxy: the `nasagent score --json` rows."""
-        settings = api.score_settings(body.settings())
+        settings = api.score_settings(body.search_space, body.settings())
         rows = await scores.run(lambda: api.score_rows(body.archs, settings))
         return {"results": rows}
 

@@ -78,19 +78,25 @@ class ErrorBody(BaseModel):
 
 
 class CheckRequest(RequestBody):
-    """`nasagent inspect`'s inputs: block strings and the inspect options as keys."""
+    """`nasagent inspect`'s inputs: architecture strings and the inspect options as keys.
+
+    As in `inspect`, a key left out takes its search space's default (the budgets too);
+    null or 0 lifts a budget.
+    """
 
     archs: list[str] = Field(min_length=1, max_length=MAX_CHECK_ARCHS)
     search_space: str = "zennas-cifar"
-    num_classes: int = 100
-    resolution: int = 32
+    num_classes: int | None = None
+    resolution: int | None = None
     counting: Literal["exact", "zennas"] = "exact"
+    structure: str = "none"
     max_params: float | None = None
     max_flops: float | None = None
     max_layers: int | None = None
 
     def options(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"archs"})
+        """The options given (a key left out takes its space's default)."""
+        return self.model_dump(exclude={"archs"}, exclude_unset=True)
 
 
 class InspectResult(BaseModel):
@@ -100,8 +106,8 @@ class InspectResult(BaseModel):
     valid: bool
     canonical: str | None
     errors: list[LocatedError]
-    params: float | None
-    flops: float | None
+    params: int | float | None
+    flops: int | float | None
     layers: int | None
 
 
@@ -113,20 +119,22 @@ class CheckResponse(BaseModel):
 
 
 class ScoreRequest(RequestBody):
-    """`nasagent score`'s inputs: block strings and the proxy settings."""
+    """`nasagent score`'s inputs: architecture strings, their search space and the proxy
+    settings (resolution and classes default to the space's)."""
 
     archs: list[str] = Field(min_length=1, max_length=MAX_SCORE_ARCHS)
+    search_space: str = "all"
     proxy: str = "gradnorm"
     batch_size: int = 64
-    resolution: int = 32
-    num_classes: int = 100
+    resolution: int | None = None
+    num_classes: int | None = None
     seed: int = 0
     repeats: int = 1
     device: str = "auto"
     residual: bool = False
 
     def settings(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"archs"})
+        return self.model_dump(exclude={"archs", "search_space"})
 
 
 class ScoreRow(BaseModel):

@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from nasagent.evaluator.cost import Counting, downsample
-from nasagent.evaluator.search_space import Family, OpSpec
+from nasagent.evaluator.spaces.zennas.cost import Counting, downsample
+from nasagent.evaluator.spaces.zennas.ops import Family, OpSpec
 
 
 @dataclass(frozen=True)

@@ -26,11 +26,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from itertools import product
+from typing import TYPE_CHECKING
 
-from nasagent.evaluator.architecture import Architecture, Block, split_long_blocks
-from nasagent.evaluator.cost import smart_round
 from nasagent.evaluator.errors import NasAgentError, UnknownNameError
-from nasagent.evaluator.search_space import Family, SearchSpace, get_search_space
+from nasagent.evaluator.spaces.zennas.architecture import Architecture, Block, split_long_blocks
+from nasagent.evaluator.spaces.zennas.cost import smart_round
+from nasagent.evaluator.spaces.zennas.ops import Family
+
+if TYPE_CHECKING:
+    from nasagent.evaluator.spaces.zennas.space import ZenNasSpace as SearchSpace
 
 logger = logging.getLogger(__name__)
 
@@ -209,12 +213,13 @@ class RandomMutator:
     """Zen-NAS random mutation with its own seeded RNG (zennas-semantics section 5.5).
 
     Args:
-        search_space: a `SearchSpace` or the name of one (see `SEARCH_SPACES`).
+        search_space: a Zen-NAS space or the name of one (see `SEARCH_SPACES`).
         seed: seed of this mutator's `random.Random`.
         type_weights: ZENNAS (the reference's skewed type weights) or UNIFORM.
 
     Raises:
         UnknownNameError: an unknown search space or type-weights name.
+        MutationError: a search space that is not a Zen-NAS space.
     """
 
     def __init__(
@@ -224,28 +229,11 @@ class RandomMutator:
         seed: int = 0,
         type_weights: TypeWeights | str = TypeWeights.ZENNAS,
     ) -> None:
-        self.space = (
-            get_search_space(search_space) if isinstance(search_space, str) else search_space
-        )
+        self.space = _zennas_space(search_space)
         self.seed = seed
         self.type_weights = _type_weights_mode(type_weights)
         self._weights = res_type_weights(self.space, self.type_weights)
         self._rng = random.Random(seed)
-
-    @classmethod
-    def drawn(
-        cls,
-        rng: random.Random,
-        search_space: str | SearchSpace = "zennas-cifar",
-        type_weights: TypeWeights | str = TypeWeights.ZENNAS,
-    ) -> RandomMutator:
-        """A mutator seeded with the next draw of `rng`.
-
-        How a proposal seeded `s` (`nasagent.mutate(..., seed=s)`, `nasagent mutate --seed s`,
-        `POST /v1/mutate`) and every search's random proposal seed their mutator, so the same
-        seed gives the same child everywhere.
-        """
-        return cls(search_space, seed=rng.randrange(2**32), type_weights=type_weights)
 
     def mutate(self, arch: Architecture, num_replaces: int = 1) -> Architecture:
         """Return a random mutation of `arch`.
@@ -315,3 +303,14 @@ def _state_tuple(state: Sequence[object]) -> tuple[int, tuple[int, ...], float |
     if gauss_next is not None and not isinstance(gauss_next, int | float):
         raise MutationError("RNG gauss_next must be a number or null")
     return version, tuple(internal), None if gauss_next is None else float(gauss_next)
+
+
+def _zennas_space(space: str | SearchSpace) -> SearchSpace:
+    from nasagent.evaluator.spaces import get_space  # the registry imports this package
+    from nasagent.evaluator.spaces.zennas.space import ZenNasSpace
+
+    found = get_space(space) if isinstance(space, str) else space
+    if not isinstance(found, ZenNasSpace):
+        raise MutationError(f"the Zen-NAS random mutation needs a Zen-NAS search space, not "
+                            f"{found.name}")
+    return found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from nasagent.evaluator.search_space import OPS, Family, OpSpec
+from nasagent.evaluator.spaces.zennas.ops import OPS, Family, OpSpec
 
 
 class Block(BaseModel):

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import NamedTuple, Protocol
 
-from nasagent.evaluator.architecture import Architecture, Block
-from nasagent.evaluator.errors import NasAgentError
-from nasagent.evaluator.search_space import OPS, Family
+from nasagent.evaluator.errors import ArchitectureError
+from nasagent.evaluator.spaces.base import Cost
+from nasagent.evaluator.spaces.zennas.architecture import Architecture, Block
+from nasagent.evaluator.spaces.zennas.ops import OPS, Family
 
 logger = logging.getLogger(__name__)
 
@@ -41,22 +42,7 @@ class Counting(StrEnum):
     ZENNAS = "zennas"
 
 
-@dataclass(frozen=True)
-class Cost:
-    """The cost of one architecture.
-
-    Attributes:
-        params: parameter count; an int under EXACT, a float (as Zen-NAS returns) under ZENNAS.
-        flops: multiply-accumulates per image at the given resolution (same types as params).
-        layers: Zen-NAS `get_num_layers`: the sum of sub_layers.
-    """
-
-    params: int | float
-    flops: int | float
-    layers: int
-
-
-class CostError(NasAgentError, ValueError):
+class CostError(ArchitectureError):
     """An architecture the cost model cannot cost (unknown op, stride below 1, missing field)."""
 
 
@@ -164,6 +150,24 @@ class _ExactRules:
 
     def fc(self, cin: int, num_classes: int) -> _Tally:
         return _Tally(cin * num_classes + num_classes, cin * num_classes)
+
+
+class _ActivationRules(_ExactRules):
+    """Activation elements per image instead of costs: the `flops` slot counts the outputs
+    each layer keeps for backward (a conv's, a BN's and, after a ReLU, its own), the `params`
+    slot nothing; resolutions shrink as PyTorch's do."""
+
+    def conv(self, conv: _Conv, res: int) -> _Tally:
+        return _Tally(0, conv.cout * self.out_res(res, conv.stride) ** 2)
+
+    def bn(self, channels: int, res: int) -> _Tally:
+        return _Tally(0, 2 * channels * res**2)  # the BN's output and the ReLU's after it
+
+    def projection(self, cin: int, cout: int, res_out: int, stride: int) -> _Tally:  # noqa: ARG002
+        return _Tally(0, 3 * cout * res_out**2)  # conv, BN and the addition
+
+    def fc(self, cin: int, num_classes: int) -> _Tally:
+        return _Tally(0, cin + num_classes)
 
 
 _RULES: dict[Counting, _Rules] = {Counting.ZENNAS: _ZenNasRules(), Counting.EXACT: _ExactRules()}
@@ -328,3 +332,21 @@ def output_resolutions(arch: Architecture, resolution: int) -> list[int]:
             resolution //= block.stride
         resolutions.append(resolution)
     return resolutions
+
+
+def activation_elements(arch: Architecture, *, resolution: int = 32, num_classes: int = 100,
+                        residual: bool = True) -> int:
+    """Activation elements one image keeps for backward in the network of `arch`: every conv,
+    BatchNorm and ReLU output (and every shortcut's), plus the input; closed form per block
+    like `count_cost`, so a 600-sub-layer block costs a few operations.
+
+    Raises:
+        CostError: a block the model cannot cost.
+    """
+    rules = _ActivationRules()
+    total = _Tally(0, RGB_CHANNELS * resolution**2)
+    res = resolution
+    for block in arch.blocks:
+        block_tally, res = _block_cost(rules, block, res, residual)
+        total = total.plus(block_tally)
+    return int(total.plus(rules.fc(arch.out_channels, num_classes)).flops)

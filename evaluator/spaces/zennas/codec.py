@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nasagent.evaluator.architecture import Architecture, Block
 from nasagent.evaluator.errors import (
     ArgumentError,
     ArityError,
@@ -23,7 +22,9 @@ from nasagent.evaluator.errors import (
     InputTooLargeError,
     UnknownOpError,
 )
-from nasagent.evaluator.search_space import OPS, SHORT_NAMES, OpSpec
+from nasagent.evaluator.spaces.base import Decoded
+from nasagent.evaluator.spaces.zennas.architecture import Architecture, Block
+from nasagent.evaluator.spaces.zennas.ops import OPS, SHORT_NAMES, OpSpec
 
 MAX_INPUT_CHARS = 64 * 1024
 """Longest block string accepted; far above any real network (ZenNet-2M is 400 characters)."""
@@ -32,14 +33,6 @@ MAX_ARGUMENT_DIGITS = 9
 
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _WHITESPACE = frozenset(" \t\r\n")
-
-
-@dataclass(frozen=True)
-class Decoded:
-    """A decoded block string and the notes on what the decoder normalised."""
-
-    architecture: Architecture
-    notes: tuple[str, ...] = ()
 
 
 @dataclass

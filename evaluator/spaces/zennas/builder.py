@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import nn
 
-from nasagent.evaluator.architecture import Architecture, Block
-from nasagent.evaluator.cost import smart_round
-from nasagent.evaluator.errors import NasAgentError
-from nasagent.evaluator.search_space import Family
+from nasagent.evaluator.errors import ArchitectureError
+from nasagent.evaluator.spaces.zennas.architecture import Architecture, Block
+from nasagent.evaluator.spaces.zennas.cost import smart_round
+from nasagent.evaluator.spaces.zennas.ops import Family
 
 BN_EPS = 1e-3
 """MasterNet sets this eps on every BatchNorm2d (momentum stays at PyTorch's 0.1)."""
@@ -28,7 +28,7 @@ IDW_CHANNEL_BASE = 8
 """IDW expanded widths are rounded to multiples of this (Zen-NAS `smart_round(x, base=8)`)."""
 
 
-class ModelBuildError(NasAgentError, ValueError):
+class ModelBuildError(ArchitectureError):
     """An architecture that cannot be turned into a network (zero sizes, broken chaining).
 
     Attributes:

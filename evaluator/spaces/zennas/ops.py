@@ -1,4 +1,4 @@
-"""The Zen-NAS super-block registry and the named search spaces built from it.
+"""The Zen-NAS super blocks: one registry of op specs.
 
 The same registry feeds the block-string codec, the validator, the cost model, the torch
 builder, the random mutation operator and the LLM prompt, so none of them can disagree.
@@ -6,12 +6,10 @@ builder, the random mutation operator and the LLM prompt, so none of them can di
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from nasagent.evaluator.errors import UnknownNameError
-from nasagent.evaluator.registry import Registry
 
 
 class Family(StrEnum):
@@ -148,105 +146,7 @@ IMAGENET_SEED = (
 """The seed of the Zen-NAS ImageNet FLOPs-budget scripts (IDW space)."""
 
 
-@dataclass(frozen=True)
-class SpaceDefaults:
-    """The task a search space is searched for unless a flag says otherwise: its Zen-NAS
-    script's seed architecture, input resolution, classes and budgets (None: no budget)."""
-
-    seed_arch: str
-    resolution: int
-    num_classes: int
-    max_params: float | None
-    max_flops: float | None
-    max_layers: int | None
-    example_file: str
-    """The fixtures/ file of example architectures in this space (for error messages)."""
-
-
-CIFAR_DEFAULTS = SpaceDefaults(
-    seed_arch=CIFAR_SEED, resolution=32, num_classes=100, max_params=1e6, max_flops=None,
-    max_layers=18, example_file="fixtures/architectures/zennas-reference.txt",
-)
-"""Zen_NAS_cifar_params1M.sh: the CIFAR-100 seed at 32x32 under 1M parameters, 18 layers."""
-
-IMAGENET_DEFAULTS = SpaceDefaults(
-    seed_arch=IMAGENET_SEED, resolution=224, num_classes=1000, max_params=None,
-    max_flops=400e6, max_layers=14, example_file="fixtures/architectures/zennas-imagenet.txt",
-)
-"""Zen_NAS_ImageNet_flops400M.sh: the IDW seed at 224x224, 1000 classes, 400M FLOPs, 14 layers."""
-
-
-@dataclass(frozen=True)
-class SearchSpace:
-    """A named set of ops plus the block-type families the Zen-NAS mutation switches between.
-
-    `mutation_families` lists, per family, the Res types in Zen-NAS order; the order matters
-    because the reference's list-aliasing bug weights types by their position (section 5.4).
-    `defaults` is the task every command assumes for this space unless told otherwise.
-    """
-
-    name: str
-    ops: tuple[str, ...]
-    mutation_families: tuple[tuple[str, ...], ...]
-    description: str
-    defaults: SpaceDefaults
-    freeze_head_conv: bool = False
-
-    def __contains__(self, op_name: object) -> bool:
-        return op_name in self.ops
-
-    @property
-    def specs(self) -> list[OpSpec]:
-        return [OPS[name] for name in self.ops]
-
-
-_CONV_OPS = tuple(f"SuperConvK{k}BNRELU" for k in (1, 3, 5, 7))
-_K1KXK1_OPS = tuple(f"SuperResK1K{k}K1" for k in (3, 5, 7))
-_KXKX_OPS = tuple(f"SuperResK{k}K{k}" for k in (3, 5, 7))
-_IDW_OPS = tuple(f"SuperResIDWE{e}K{k}" for k in (3, 5, 7) for e in (1, 2, 4, 6))
-
-SEARCH_SPACES: Registry[SearchSpace] = Registry(
-    "search space", SearchSpace, group="nasagent.search_spaces"
-)
-"""The named search spaces; plugins add theirs through the `nasagent.search_spaces` group."""
-
-for _space in (
-    SearchSpace(
-        "zennas-cifar",
-        _CONV_OPS + _KXKX_OPS + _K1KXK1_OPS,
-        (_K1KXK1_OPS, _KXKX_OPS),
-        "Zen-NAS XXBL space (CIFAR scripts): SuperConv, ResNet basic (KXKX) and bottleneck "
-        "(K1KXK1) blocks.",
-        CIFAR_DEFAULTS,
-    ),
-    SearchSpace(
-        "zennas-imagenet",
-        _CONV_OPS + _IDW_OPS,
-        (_IDW_OPS,),
-        "Zen-NAS IDW_fixfc space (ImageNet FLOPs scripts): SuperConv and inverted-residual "
-        "depthwise (IDW) blocks; the 1x1 head conv keeps its width during random mutation.",
-        IMAGENET_DEFAULTS,
-        freeze_head_conv=True,
-    ),
-    SearchSpace(
-        "all",
-        tuple(OPS),
-        (_K1KXK1_OPS, _KXKX_OPS, _IDW_OPS),
-        "Every registered super block (with the CIFAR task's defaults).",
-        CIFAR_DEFAULTS,
-    ),
-):
-    SEARCH_SPACES.register(_space.name, _space)
-
-DEFAULT_SEARCH_SPACE = "zennas-cifar"
-
-
-def get_search_space(name: str) -> SearchSpace:
-    """Return the named search space or raise an error listing the valid names."""
-    return SEARCH_SPACES.get(name)
-
-
-def spaces_holding(ops: Iterable[str]) -> list[str]:
-    """The named search spaces (registry order, `all` last) that contain every op in `ops`."""
-    wanted = set(ops)
-    return [name for name, space in SEARCH_SPACES.items() if wanted <= set(space.ops)]
+CONV_OPS = tuple(f"SuperConvK{k}BNRELU" for k in (1, 3, 5, 7))
+K1KXK1_OPS = tuple(f"SuperResK1K{k}K1" for k in (3, 5, 7))
+KXKX_OPS = tuple(f"SuperResK{k}K{k}" for k in (3, 5, 7))
+IDW_OPS = tuple(f"SuperResIDWE{e}K{k}" for k in (3, 5, 7) for e in (1, 2, 4, 6))
