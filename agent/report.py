@@ -48,8 +48,8 @@ from nasagent.agent.stats import (
     iterations_to_reach,
     mann_whitney,
     median_or_not_reached,
+    method_text,
     outcome_rate,
-    smallest_p_value,
     summarize,
 )
 from nasagent.agent.train_best import structure_of, top1_cell, top1_test_lines, trained_summary
@@ -532,9 +532,6 @@ def _comparisons(
         tests.append({
             "arm": arm, "baseline": baseline, "metric": "best_at_budget",
             "test": "one-sided Mann-Whitney U", **vars(result),
-            "smallest_p_value": smallest_p_value(
-                sum(v is not None for v in values), sum(v is not None for v in finals[baseline])
-            ),
         })
     adjusted = holm([test["p_value"] for test in tests])
     for test, p_holm in zip(tests, adjusted, strict=True):
@@ -643,8 +640,8 @@ def p_value_lines(summary: dict[str, Any]) -> list[str]:
         if test["p_value"] is None:
             lines.append(f"{test['test']} {what}: not computed ({test['reason']}){reachable}")
         else:
-            lines.append(f"{test['test']} {what}: p = {test['p_value']:.4g}, U = "
-                         f"{test['statistic']:g}{_holm_text(test)}{reachable}")
+            lines.append(f"{test['test']} {what}: p = {test['p_value']:.4g}{method_text(test)}, "
+                         f"U = {test['statistic']:g}{_holm_text(test)}{reachable}")
     return lines + top1_test_lines(summary.get("trained"))
 
 
