@@ -688,7 +688,9 @@ def write_plots(runs: Sequence[RunData], summary: dict[str, Any], directory: Pat
     higher, iterations = summary["higher_is_better"], summary["iterations"]
     arms = group_by_arm(runs)
     curves = {arm: run_curves(group, iterations, higher) for arm, group in arms.items()}
-    scores = {arm: _valid_scores(group) for arm, group in arms.items()}
+    # only counted seeds, as in the table: a stopped run or a replay with misses is no seed
+    scores = {arm: _valid_scores([run for run in group if run.counted])
+              for arm, group in arms.items()}
     proxy = summary["proxy"]
     labels = {arm: summary["arms"][arm]["label"] for arm in arms}
     return [
@@ -732,7 +734,7 @@ def render_html(summary: dict[str, Any], directory: Path) -> str:
     figures = [
         (BEST_SO_FAR_STEM, "Best-so-far score per arm: mean over all counted seeds, the band "
                            "spans the lowest to the highest seed"),
-        (DISTRIBUTION_STEM, "Scores of every valid proposal per arm"),
+        (DISTRIBUTION_STEM, "Scores of every valid proposal per arm, counted seeds only"),
     ]
     return _html_environment().get_template(REPORT_TEMPLATE).render(
         title=directory.resolve().name, summary=summary, header=header, rows=rows,
