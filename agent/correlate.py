@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from nasagent.agent.outcomes import Count
 from nasagent.agent.runlog import read_json, write_json
 from nasagent.evaluator import CIFAR_SEED
 from nasagent.evaluator.architecture import Architecture
@@ -212,8 +213,8 @@ class ArchRecord(BaseModel):
 
     index: int
     arch: str
-    params: float
-    flops: float
+    params: Count
+    flops: Count
     layers: int
     scores: dict[str, ScoreResult] = {}
     top1: float | None = None
