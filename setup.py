@@ -12,6 +12,8 @@ ROOTS = ("agent", "evaluator", "prompts", "fixtures")
 DATA_ROOTS = ("prompts", "fixtures")
 """Roots whose subfolders hold only package data (templates, recordings): each folder with an
 importable name is listed as a (namespace) package, as setuptools expects of data folders."""
+TEST_ONLY = ("fixtures.responses",)
+"""Data folders the tests read from the checkout and the distribution never ships."""
 
 
 def _patterns(roots: tuple[str, ...]) -> list[str]:
@@ -20,7 +22,7 @@ def _patterns(roots: tuple[str, ...]) -> list[str]:
 
 def _discovered() -> list[str]:
     code = find_packages(include=_patterns(ROOTS))
-    data = find_namespace_packages(include=_patterns(DATA_ROOTS))
+    data = find_namespace_packages(include=_patterns(DATA_ROOTS), exclude=_patterns(TEST_ONLY))
     names = sorted(set(code) | {name for name in data if all(part.isidentifier()
                                                              for part in name.split("."))})
     return ["nasagent", *(f"nasagent.{name}" for name in names)]

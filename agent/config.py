@@ -187,6 +187,11 @@ class RunConfig(BaseModel):
     def _search_space_defaults(cls, values: Any) -> Any:
         return space_defaults(values) if isinstance(values, dict) else values
 
+    @model_validator(mode="before")
+    @classmethod
+    def _model_of_the_recording(cls, values: Any) -> Any:
+        return recording_model(values) if isinstance(values, dict) else values
+
     @field_validator("search_space")
     @classmethod
     def _known_search_space(cls, name: str) -> str:
@@ -296,6 +301,34 @@ _REGISTRIES: dict[str, Registry[Any]] = {
     "mutator": MUTATORS, "search_space": SEARCH_SPACES, "proxy": PROXIES,
 }
 """The registry each name-valued field is checked against."""
+
+
+def recording_model(values: dict[str, Any]) -> dict[str, Any]:
+    """`values` with `model` taken from the recording that `llm = "replay:PATH"` serves.
+
+    A replay must ask for the model the recording's requests name (the model is part of each
+    request's hash), so a replay key without `model` takes it from the recording, and a `model`
+    that names another one is refused in strict mode (sequential mode serves replies whatever
+    the request, so there it may differ). A recording that cannot be read is left to the
+    backend to report.
+    """
+    spec = values.get("llm")
+    if not isinstance(spec, str) or not spec.startswith("replay:"):
+        return values
+    from nasagent.agent.llm.recording import recorded_model  # only replays read a record
+
+    path = spec.removeprefix("replay:").replace("{seed}", str(values.get("seed", 0)))
+    recorded, given = recorded_model(path), values.get("model")
+    if recorded is None or given == recorded:
+        return values
+    if given is None:
+        return {**values, "model": recorded}
+    if values.get("replay_mode", "strict") == "strict":
+        raise ValueError(
+            f"model {given!r} is not the model the recording {path} holds ({recorded!r}); "
+            f"leave model unset to replay it as recorded, or set it to {recorded!r}"
+        )
+    return values
 
 
 def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> RunConfig:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from nasagent.agent.outcomes import Count
 from nasagent.agent.runlog import read_json, write_json
 from nasagent.evaluator import CIFAR_SEED
 from nasagent.evaluator.errors import NasAgentError
@@ -45,6 +46,12 @@ MAX_CHAINS_FACTOR = 25
 BOOTSTRAP_RESAMPLES = 1000
 CONFIDENCE = 0.95
 MIN_PAIRS = 3
+CI_RULE = (
+    f"An interval is given only when all {BOOTSTRAP_RESAMPLES} bootstrap resamples define the "
+    "statistic. A resample whose scores or top-1 values are all equal (likely with few pairs or "
+    "tied scores) defines none, and an interval over the other resamples would hide that."
+)
+"""The rule that decides whether a rank correlation gets an interval; stated with the results."""
 NO_BUDGET = "none"
 """An override value that removes a budget (None in an override means "not given")."""
 
@@ -204,8 +211,8 @@ class ArchRecord(BaseModel):
 
     index: int
     arch: str
-    params: float
-    flops: float
+    params: Count
+    flops: Count
     layers: int | None = None
     scores: dict[str, ScoreResult] = {}
     top1: float | None = None
@@ -367,7 +374,8 @@ def rank_correlation(
 
     xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if len(xs) < MIN_PAIRS or len(set(xs)) < 2 or len(set(ys)) < 2:
-        return {"value": None, "ci": None, "reason": "too few pairs or a constant variable"}
+        reason = "too few pairs or a constant variable"
+        return {"value": None, "ci": None, "reason": reason, "ci_reason": reason}
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore")  # resamples with a constant side give NaN; dropped
         value = float(statistic(xs, ys))
@@ -375,10 +383,14 @@ def rank_correlation(
             (xs, ys), statistic, paired=True, vectorized=True, n_resamples=BOOTSTRAP_RESAMPLES,
             confidence_level=CONFIDENCE, method="percentile", rng=np.random.default_rng(seed),
         )
+    undefined = int(np.count_nonzero(~np.isfinite(result.bootstrap_distribution)))
     low, high = result.confidence_interval
     interval = [_finite_or_none(float(low)), _finite_or_none(float(high))]
-    return {"value": _finite_or_none(value),
-            "ci": None if None in interval else interval, "reason": None}
+    if undefined or None in interval:
+        return {"value": _finite_or_none(value), "ci": None, "reason": None,
+                "ci_reason": f"{undefined} of {BOOTSTRAP_RESAMPLES} bootstrap resamples have a "
+                             "constant score or top-1, where it is undefined"}
+    return {"value": _finite_or_none(value), "ci": interval, "reason": None, "ci_reason": None}
 
 
 def score_accuracy_pairs(records: Sequence[ArchRecord], proxy: str) -> list[tuple[float, float]]:
@@ -414,7 +426,7 @@ def analyse(records: Sequence[ArchRecord], settings: StudySettings) -> dict[str,
         "seconds_per_epoch_mean": sum(times) / len(times) if times else None,
         "top1_range": [min(accuracies), max(accuracies)] if accuracies else None,
         "confidence": CONFIDENCE, "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
-        "proxies": proxies,
+        "ci_rule": CI_RULE, "proxies": proxies,
     }
 
 
@@ -473,11 +485,22 @@ def render_html(
     )
 
 
+def result_lines(results: dict[str, Any]) -> list[str]:
+    """The terminal summary: tau and rho per proxy, then the interval rule if one is missing."""
+    lines = [f"{entry['proxy']:>9}: tau {interval_text(entry['kendall_tau'])}, "
+             f"rho {interval_text(entry['spearman_rho'])} (n={entry['n']})"
+             for entry in results["proxies"]]
+    if any(entry[key]["value"] is not None and entry[key]["ci"] is None
+           for entry in results["proxies"] for key in ("kendall_tau", "spearman_rho")):
+        lines.append(f"{round(100 * results['confidence'])}% intervals: {results['ci_rule']}")
+    return lines
+
+
 def interval_text(entry: dict[str, Any]) -> str:
-    """`0.412 [0.18, 0.61]` or the reason there is no value."""
+    """`0.412 [0.18, 0.61]`, `0.667 [no interval: why]`, or the reason there is no value."""
     if entry["value"] is None:
         return f"- ({entry['reason']})" if entry.get("reason") else "-"
     if entry["ci"] is None:
-        return f"{entry['value']:.3f}"
+        return f"{entry['value']:.3f} [no interval: {entry.get('ci_reason') or 'not computed'}]"
     low, high = entry["ci"]
     return f"{entry['value']:.3f} [{low:.2f}, {high:.2f}]"

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from nasagent.agent.config import ConfigError, RunConfig, config_from_dict
 from nasagent.agent.llm.base import LLMBackend
 from nasagent.agent.mutators import MUTATORS
-from nasagent.agent.outcomes import HistoryEntry, Outcome
+from nasagent.agent.outcomes import Count, HistoryEntry, Outcome
 from nasagent.agent.proposers import Proposal, ProposalContext, constraints_for
 from nasagent.evaluator.errors import NasAgentError
 from nasagent.evaluator.validation import Report, check
@@ -66,8 +66,8 @@ class MutationResult(BaseModel):
     notes: tuple[str, ...] = ()
     expected_score: float | None = None
     llm_seconds: float = 0.0
-    params: int | float | None = None
-    flops: int | float | None = None
+    params: Count | None = None
+    flops: Count | None = None
     layers: int | None = None
 
 

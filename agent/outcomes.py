@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 
 class Outcome(StrEnum):
@@ -19,6 +20,19 @@ class Outcome(StrEnum):
     SCORE_FAILED = "score_failed"
 
 
+def whole(value: int | float) -> int | float:
+    """A count as an int when it is whole (3884.0 -> 3884); a fractional one stays a float."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Count = Annotated[int | float, AfterValidator(whole)]
+"""A parameter, FLOP or layer count in a model written as JSON: an int when whole, so every
+output says 3884 and never 3884.0. Zen-NAS counting can give fractional FLOPs (12.25), which
+stay floats. (A plain `float` field would turn every int into a float.)"""
+
+
 class HistoryEntry(BaseModel):
     """One past proposal as the mutation prompt shows it (short-term reflection)."""
 
@@ -31,8 +45,8 @@ class HistoryEntry(BaseModel):
     outcome: Outcome
     score: float | None
     errors: tuple[str, ...] = ()
-    params: float | None = None
-    flops: float | None = None
+    params: Count | None = None
+    flops: Count | None = None
     layers: int | None = None
     expected_score: float | None = None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,29 +190,60 @@ def plot_score_distribution(
     labels: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """Box (quartiles, median, min-max whiskers) and points of every valid proposal's score per
-    arm; PNG, PDF, CSV.
+    arm; PNG, PDF, CSV. `scores` holds the counted seeds only: the caller leaves out any run
+    that is not a seed, so the figure agrees with the table.
 
     Returns:
         The paths written: PNG, PDF and CSV.
     """
-    figure = Figure(figsize=(7, 4.5))
-    axes = figure.add_subplot()
-    arms = list(scores)
-    for position, arm in enumerate(arms, start=1):
-        _draw_distribution(axes, position, [s.score for s in scores[arm]], arm_colour(arm, arms))
-    axes.set_xlim(0.4, len(arms) + 0.6)
-    axes.set_xticks(range(1, len(arms) + 1))
-    axes.set_xticklabels(
-        [f"{(labels or {}).get(arm, arm)}\n(n={len(scores[arm])})" for arm in arms]
-    )
-    _log_scale_if_wide(axes, [s.score for arm in arms for s in scores[arm]])
-    axes.set_ylabel(score_label(proxy, higher_is_better))
-    axes.set_title("scores of all valid proposals")
-    axes.grid(alpha=0.3, axis="y")
+    figure = score_distribution_figure(scores, proxy, higher_is_better, labels)
     paths = _save(figure, stem)
     csv_path = stem.with_suffix(".csv")
     _write_distribution_csv(scores, csv_path)
     return [*paths, csv_path]
+
+
+DISTRIBUTION_WIDTH_IN = 7.0
+"""The figure's width for up to `ARMS_PER_WIDTH` arms; it grows by `INCHES_PER_ARM` beyond."""
+ARMS_PER_WIDTH = 3
+INCHES_PER_ARM = 2.0
+AXES_FRACTION = 0.775
+"""The share of the figure's width the axes take (matplotlib's default subplot margins)."""
+CHARS_PER_INCH = 11
+"""Characters of a 10-point tick label that fit in an inch with room to spare (DejaVu Sans
+sets about 13 of a label's characters per inch)."""
+
+
+def score_distribution_figure(
+    scores: Mapping[str, Sequence[SeedScore]],
+    proxy: str,
+    higher_is_better: bool,
+    labels: Mapping[str, str] | None = None,
+) -> Figure:
+    """The score-distribution figure, unsaved; its tick labels are wrapped to the room each arm
+    has, and the figure widens past three arms, so no two labels overlap."""
+    arms = list(scores)
+    width = DISTRIBUTION_WIDTH_IN + INCHES_PER_ARM * max(0, len(arms) - ARMS_PER_WIDTH)
+    figure = Figure(figsize=(width, 4.5))
+    axes = figure.add_subplot()
+    for position, arm in enumerate(arms, start=1):
+        _draw_distribution(axes, position, [s.score for s in scores[arm]], arm_colour(arm, arms))
+    axes.set_xlim(0.4, len(arms) + 0.6)
+    axes.set_xticks(range(1, len(arms) + 1))
+    room = max(6, int(width * AXES_FRACTION * CHARS_PER_INCH / max(1, len(arms))) - 1)
+    axes.set_xticklabels([
+        _tick_label((labels or {}).get(arm, arm), scores[arm], room) for arm in arms
+    ])
+    _log_scale_if_wide(axes, [s.score for arm in arms for s in scores[arm]])
+    axes.set_ylabel(score_label(proxy, higher_is_better))
+    axes.set_title("scores of all valid proposals of the counted seeds")
+    axes.grid(alpha=0.3, axis="y")
+    return figure
+
+
+def _tick_label(label: str, scores: Sequence[SeedScore], room: int) -> str:
+    counts = f"({len(scores)} valid proposal{'s' if len(scores) != 1 else ''})"
+    return "\n".join([*textwrap.wrap(label, room), *textwrap.wrap(counts, room)])
 
 
 def _draw_distribution(axes: Axes, position: int, values: list[float], colour: str) -> None:

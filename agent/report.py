@@ -51,8 +51,8 @@ from nasagent.agent.stats import (
     iterations_to_reach,
     mann_whitney,
     median_or_not_reached,
+    method_text,
     outcome_rate,
-    smallest_p_value,
     summarize,
     truth_so_far,
 )
@@ -615,9 +615,6 @@ def _comparisons(
         tests.append({
             "arm": arm, "baseline": baseline, "metric": metric,
             "test": "one-sided Mann-Whitney U", **vars(result),
-            "smallest_p_value": smallest_p_value(
-                sum(v is not None for v in values), sum(v is not None for v in finals[baseline])
-            ),
         })
     adjusted = holm([test["p_value"] for test in tests])
     for test, p_holm in zip(tests, adjusted, strict=True):
@@ -747,8 +744,8 @@ def p_value_lines(summary: dict[str, Any]) -> list[str]:
         if test["p_value"] is None:
             lines.append(f"{test['test']} {what}: not computed ({test['reason']}){reachable}")
         else:
-            lines.append(f"{test['test']} {what}: p = {test['p_value']:.4g}, U = "
-                         f"{test['statistic']:g}{_holm_text(test)}{reachable}")
+            lines.append(f"{test['test']} {what}: p = {test['p_value']:.4g}{method_text(test)}, "
+                         f"U = {test['statistic']:g}{_holm_text(test)}{reachable}")
     return lines + top1_test_lines(summary.get("trained"))
 
 
@@ -795,7 +792,9 @@ def write_plots(runs: Sequence[RunData], summary: dict[str, Any], directory: Pat
     higher, iterations = summary["higher_is_better"], summary["iterations"]
     arms = {arm: group for arm, group in group_by_arm(runs).items() if not _is_reference(group)}
     curves = {arm: run_curves(group, iterations, higher) for arm, group in arms.items()}
-    scores = {arm: _valid_scores(group) for arm, group in arms.items()}
+    # only counted seeds, as in the table: a stopped run or a replay with misses is no seed
+    scores = {arm: _valid_scores([run for run in group if run.counted])
+              for arm, group in arms.items()}
     proxy = summary["proxy"]
     labels = {arm: summary["arms"][arm]["label"] for arm in summary["arms"]}
     paths = [
@@ -845,7 +844,7 @@ def render_html(summary: dict[str, Any], directory: Path) -> str:
     figures = [
         (BEST_SO_FAR_STEM, "Best-so-far score per arm: mean over all counted seeds, the band "
                            "spans the lowest to the highest seed"),
-        (DISTRIBUTION_STEM, "Scores of every valid proposal per arm"),
+        (DISTRIBUTION_STEM, "Scores of every valid proposal per arm, counted seeds only"),
     ]
     if summary.get("truth"):
         figures.append((TRUTH_SO_FAR_STEM, "The benchmark's test accuracy of the best "

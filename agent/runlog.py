@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from nasagent.agent.outcomes import Outcome
+from nasagent.agent.outcomes import Count, Outcome
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +63,8 @@ class Event(BaseModel):
     status: str | None = None
     rescored: float | None = None
     rescore_status: str | None = None
-    params: float | None = None
-    flops: float | None = None
+    params: Count | None = None
+    flops: Count | None = None
     layers: int | None = None
     errors: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()

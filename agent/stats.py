@@ -168,21 +168,108 @@ def outcome_rate(events: Iterable[Event], outcome: Outcome) -> float | None:
 
 
 def smallest_p_value(n_candidate: int, n_baseline: int) -> float | None:
-    """The smallest one-sided exact Mann-Whitney p-value possible with these sample sizes:
-    1 / C(n1 + n2, n1), reached when every candidate beats every baseline value."""
+    """The smallest one-sided exact Mann-Whitney p-value these sample sizes allow when no values
+    tie: 1 / C(n1 + n2, n1), reached when every candidate beats every baseline value. Ties can
+    only raise it; `mann_whitney` states the floor of the values actually observed."""
     if n_candidate < 1 or n_baseline < 1:
         return None
     return 1.0 / math.comb(n_candidate + n_baseline, n_candidate)
 
 
+EXACT = "exact"
+"""The p-value is a tail of the exact permutation distribution of U (midranks for ties)."""
+
+NORMAL = "normal approximation"
+"""The p-value is scipy's tie-corrected normal approximation (too many assignments to count)."""
+
+COUNT_LIMIT = 2**62
+"""The largest subset count the exact distribution may hold; its counts then fit in int64."""
+
+WORK_LIMIT = 10**9
+"""The most table cells the exact count may update (about a second); past it, the normal
+approximation. Neither limit is near the seed counts of a comparison (C(60, 30) is counted)."""
+
+
 @dataclass(frozen=True)
 class TestResult:
-    """A one-sided Mann–Whitney U test; `p_value` is None with a `reason` when not computable."""
+    """A one-sided Mann–Whitney U test; `p_value` is None with a `reason` when not computable.
+
+    `smallest_p_value` is the floor the observed values allow (ties raise it above
+    1 / C(n1 + n2, n1)); `p_value` is never below it. `method` is `EXACT` or `NORMAL`, and
+    `assignments` the number of ways the pooled values can be split into the two samples.
+    """
 
     p_value: float | None
     statistic: float | None
     alternative: str
     reason: str | None = None
+    smallest_p_value: float | None = None
+    method: str | None = None
+    assignments: int | None = None
+
+
+def midranks(values: Sequence[float]) -> list[float]:
+    """Ranks 1..n of `values`, tied values sharing the mean of the ranks they span."""
+    order = sorted(range(len(values)), key=lambda index: values[index])
+    ranks = [0.0] * len(values)
+    start = 0
+    while start < len(order):
+        stop = start
+        while stop + 1 < len(order) and values[order[stop + 1]] == values[order[start]]:
+            stop += 1
+        for position in range(start, stop + 1):
+            ranks[order[position]] = (start + stop) / 2 + 1
+        start = stop + 1
+    return ranks
+
+
+def rank_sum_counts(doubled_ranks: Sequence[int], n1: int) -> np.ndarray:
+    """How many n1-subsets of the pooled values have each doubled rank sum.
+
+    Index s of the result counts the subsets whose doubled midranks add up to s, so the counts
+    are the exact null distribution of the rank sum (and of U) with these ties. Counted by
+    dynamic programming over the values rather than by listing all C(n, n1) subsets.
+    """
+    width = sum(sorted(doubled_ranks)[len(doubled_ranks) - n1:]) + 1
+    table = np.zeros((n1 + 1, width), dtype=np.int64)
+    table[0, 0] = 1
+    for seen, rank in enumerate(doubled_ranks):
+        for k in range(min(seen + 1, n1), 0, -1):
+            table[k, rank:] += table[k - 1, : width - rank]
+    return table[n1]
+
+
+def exact_fits(n1: int, n2: int) -> bool:
+    """Whether the exact distribution of U for these sample sizes is counted within the limits:
+    every intermediate count (at most C(n, min(n1, n // 2))) fits, and the work is bounded."""
+    n = n1 + n2
+    work = n * n1 * (2 * n1 * n + 1)
+    return math.comb(n, min(n1, n // 2)) <= COUNT_LIMIT and work <= WORK_LIMIT
+
+
+def _exact_test(a: Sequence[float], b: Sequence[float], higher: bool) -> TestResult:
+    ranks = midranks([*a, *b])
+    doubled = [round(2 * rank) for rank in ranks]
+    counts = rank_sum_counts(doubled, len(a))
+    total = int(counts.sum())
+    observed = sum(doubled[: len(a)])
+    tail = counts[observed:] if higher else counts[: observed + 1]
+    extreme = np.flatnonzero(counts)[-1 if higher else 0]
+    u = observed / 2 - len(a) * (len(a) + 1) / 2
+    return TestResult(int(tail.sum()) / total, u, "greater" if higher else "less",
+                      smallest_p_value=int(counts[extreme]) / total, method=EXACT,
+                      assignments=total)
+
+
+def _normal_test(a: Sequence[float], b: Sequence[float], higher: bool) -> TestResult:
+    alternative = "greater" if higher else "less"
+    result = mannwhitneyu(a, b, alternative=alternative, method="asymptotic")
+    pooled = sorted([*a, *b], reverse=higher)  # the candidate takes the most extreme values
+    floor = mannwhitneyu(pooled[: len(a)], pooled[len(a):], alternative=alternative,
+                         method="asymptotic")
+    return TestResult(float(result.pvalue), float(result.statistic), alternative,
+                      smallest_p_value=float(floor.pvalue), method=NORMAL,
+                      assignments=math.comb(len(a) + len(b), len(a)))
 
 
 def mann_whitney(
@@ -190,19 +277,33 @@ def mann_whitney(
 ) -> TestResult:
     """Test whether `candidate` scores are better than `baseline` (one-sided, proxy direction).
 
-    None/NaN values are dropped first. The test is not run (p_value None) when either sample
-    has fewer than two values or when every value ties, since U carries no information then.
+    None/NaN values are dropped first. The p-value is exact: the tail of the permutation
+    distribution of U over all C(n1 + n2, n1) splits of the pooled values, with midranks for
+    ties, so it is never below the stated `smallest_p_value`. Only where `exact_fits` is false
+    (far beyond a comparison's seed counts) does it fall back to the normal approximation, and
+    `method` says so. The test is not run (p_value None) when either sample has fewer than two
+    values or when every value ties, since U carries no information then.
     """
     alternative = "greater" if higher_is_better else "less"
     a = [v for v in candidate if v is not None and math.isfinite(v)]
     b = [v for v in baseline if v is not None and math.isfinite(v)]
     if len(a) < 2 or len(b) < 2:
         reason = f"needs at least 2 values per arm (got {len(a)} and {len(b)})"
-        return TestResult(None, None, alternative, reason)
+        return TestResult(None, None, alternative, reason, smallest_p_value(len(a), len(b)))
     if len(set(a + b)) == 1:
-        return TestResult(None, None, alternative, "all values tie")
-    result = mannwhitneyu(a, b, alternative=alternative)
-    return TestResult(float(result.pvalue), float(result.statistic), alternative)
+        return TestResult(None, None, alternative, "all values tie", 1.0)
+    if not exact_fits(len(a), len(b)):
+        return _normal_test(a, b, higher_is_better)
+    return _exact_test(a, b, higher_is_better)
+
+
+def method_text(test: dict[str, object]) -> str:
+    """How a stored test's p-value was computed, as a parenthesis to follow it ("" when the
+    summary predates the field)."""
+    method, splits = test.get("method"), test.get("assignments")
+    if method == EXACT:
+        return f" (exact, over all {splits} assignments of the pooled values)"
+    return "" if method is None else f" ({method})"
 
 
 def holm(p_values: Sequence[float | None]) -> list[float | None]:
@@ -236,8 +337,8 @@ def truth_so_far(events: Sequence[Event], iterations: int, higher_is_better: boo
     by_iteration = {e.iteration: e for e in events if e.phase == "search"}
     last_logged = max(by_iteration, default=0)
     best_score, truth = None, math.nan
-    for event in (e for e in events if e.phase == "init"):
-        best_score, truth = _better_known(event, best_score, truth, higher_is_better)
+    for member in (e for e in events if e.phase == "init"):
+        best_score, truth = _better_known(member, best_score, truth, higher_is_better)
     curve: Curve = []
     for iteration in range(1, iterations + 1):
         event = by_iteration.get(iteration)

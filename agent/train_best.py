@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from nasagent.agent.runlog import BEST_FILE, CONFIG_FILE, Event, read_json
-from nasagent.agent.stats import mann_whitney, summarize
+from nasagent.agent.stats import mann_whitney, method_text, summarize
 from nasagent.evaluator.errors import BlockStringError, NasAgentError
 from nasagent.evaluator.spaces import SEARCH_SPACES, get_space
 from nasagent.evaluator.spaces.base import spaces_holding
@@ -241,7 +241,7 @@ def top1_test_lines(trained: dict[str, Any] | None) -> list[str]:
         if test["p_value"] is None:
             lines.append(f"{test['test']} {what}: not computed ({test['reason']})")
         else:
-            lines.append(f"{test['test']} {what}: p = {test['p_value']:.4g}, "
+            lines.append(f"{test['test']} {what}: p = {test['p_value']:.4g}{method_text(test)}, "
                          f"U = {test['statistic']:g}")
     return lines
 

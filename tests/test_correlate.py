@@ -15,11 +15,16 @@ import nasagent.agent.cli  # noqa: F401  (registers every command)
 import nasagent.evaluator.training as training
 from nasagent.agent.cli.app import app
 from nasagent.agent.correlate import (
+    CI_RULE,
     StudyError,
     StudySettings,
+    analyse,
+    interval_text,
     kendall_tau,
     rank_correlation,
+    render_html,
     resolve_study_settings,
+    result_lines,
     sample_architectures,
     spearman_rho,
 )
@@ -93,6 +98,36 @@ def test_rank_correlation_is_stable_under_tiny_perturbations() -> None:
 def test_a_constant_variable_gives_no_value_and_says_why() -> None:
     result = rank_correlation([1.0] * 5, [0.1, 0.2, 0.3, 0.4, 0.5], kendall_tau, seed=0)
     assert result["value"] is None and "constant" in result["reason"]
+    assert result["ci_reason"] == result["reason"]
+
+
+def test_a_missing_interval_says_which_rule_left_it_out() -> None:
+    # 4 pairs: 4 of every 256 resamples repeat one pair, so some of 1000 have no tau
+    result = rank_correlation([1.0, 2.0, 3.0, 4.0], [0.1, 0.3, 0.2, 0.4], kendall_tau, seed=0)
+    assert result["value"] == pytest.approx(2 / 3) and result["ci"] is None
+    undefined = int(result["ci_reason"].split()[0])
+    assert 0 < undefined < 1000 and "of 1000 bootstrap resamples" in result["ci_reason"]
+    assert interval_text(result) == f"0.667 [no interval: {result['ci_reason']}]"
+    assert "all 1000 bootstrap resamples" in CI_RULE
+    full = rank_correlation([float(i) for i in range(12)], [float(i % 5) for i in range(12)],
+                            kendall_tau, seed=0)
+    assert full["ci"] is not None and full["ci_reason"] is None
+
+
+def test_the_terminal_and_the_page_state_the_interval_rule(tmp_path: Path) -> None:
+    settings = StudySettings(archs=4, proxies=("zen",))
+    results = analyse([], settings)
+    x, y = [1.0, 2.0, 3.0, 4.0], [0.1, 0.3, 0.2, 0.4]
+    results["proxies"] = [{
+        "proxy": "zen", "higher_is_better": True, "n": 4, "failed": 0,
+        "kendall_tau": rank_correlation(x, y, kendall_tau, seed=0),
+        "spearman_rho": rank_correlation(x, y, spearman_rho, seed=0),
+    }]
+    lines = result_lines(results)
+    assert lines[0].startswith("      zen: tau 0.667 [no interval: ") and "(n=4)" in lines[0]
+    assert lines[1] == f"95% intervals: {CI_RULE}"
+    page = render_html(results, [], [], tmp_path)
+    assert "0.667 [no interval: " in page and CI_RULE in page
 
 
 def study_args(images: Path, out: Path) -> list[str]:
@@ -113,6 +148,10 @@ def test_the_study_writes_its_report_and_resumes_without_retraining(
     assert results["trained"] == 3 and all(p["n"] == 3 for p in results["proxies"])
     html = (out / "correlate.html").read_text()
     assert "Kendall tau" in html and "data:image/png;base64," in html
+    # 3 pairs: no intervals, and the JSON and the page say why
+    assert all(p[key]["ci"] is None and p[key]["ci_reason"] for p in results["proxies"]
+               for key in ("kendall_tau", "spearman_rho"))
+    assert results["ci_rule"] == CI_RULE and CI_RULE in html
     assert "http://" not in html and "https://" not in html
     assert (out / "scatter_zen.png").exists() and (out / "archs" / "002" / "metrics.json").exists()
 

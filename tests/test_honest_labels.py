@@ -158,7 +158,13 @@ def test_report_header_and_version(tmp_path: Path) -> None:
 
 def test_the_baseline_is_not_measured_against_itself(tmp_path: Path) -> None:
     run_compare(tiny_plan(seeds=2, iterations=4), tmp_path, run=FakeRun(), progress=False)
-    _, rows = table_rows(build_report(tmp_path).summary)
+    summary = build_report(tmp_path).summary
+    (test,) = json.loads((tmp_path / "summary.json").read_text())["comparisons"]
+    # 2 vs 2 seeds: exact, recorded as such, and never below the floor it states
+    assert test["method"] == "exact" and test["assignments"] == 6
+    assert test["p_value"] >= test["smallest_p_value"] >= 1 / 6
+    assert "(exact, over all 6 assignments" in p_value_lines(summary)[0]
+    _, rows = table_rows(summary)
     reach = next(row for row in rows if row[0].startswith("iterations to reach"))
     assert reach[2] == "- (baseline)" and reach[1] != "- (baseline)"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import itertools
 import json
 import re
 import shutil
@@ -11,11 +13,13 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from test_compare import FakeRun, synthetic_events, tiny_plan, write_synthetic_run
 
 from nasagent.agent.compare import make_plan, run_compare, write_plan
 from nasagent.agent.config import load_config, write_config
 from nasagent.agent.outcomes import Outcome
+from nasagent.agent.plots import SeedScore, score_distribution_figure
 from nasagent.agent.report import (
     COMPARE_FILE,
     ReportError,
@@ -155,6 +159,35 @@ def test_incomplete_runs_are_listed_and_left_out_of_best_at_budget(tmp_path: Pat
     assert summary["arms"]["random"]["best_at_budget"]["per_seed"][0] is None
     assert summary["arms"]["random"]["best_at_budget"]["n"] == 1
     assert "Incomplete runs" in (tmp_path / "report.html").read_text()
+    # the score distribution holds the counted seeds only, like the table
+    with (tmp_path / "score_distribution.csv").open() as handle:
+        plotted = {(row["arm"], row["seed"]) for row in csv.DictReader(handle)}
+    assert ("random", "1") in plotted and ("random", "0") not in plotted
+    assert ("llm", "0") in plotted and ("llm", "1") in plotted
+
+
+LONG_LABELS = (
+    "llm (openai:gpt-4o-2024-08-06-extended-preview)",
+    "claude_recorded (manual: claude-sonnet-4-5-20250929-with-long-suffix)",
+    "stand_in_no_reflection (scripted stand-in, not a model)",
+    "random (Zen-NAS random mutation, no LLM)",
+    "llm-noreflect (openai:gpt-4o-mini)",
+    "llm (manual: Claude, recorded 2026-11-23)",
+)
+
+
+@pytest.mark.parametrize("count", [2, 3, 4, 6])
+def test_distribution_tick_labels_never_overlap(count: int) -> None:
+    scores = {f"arm{i}": [SeedScore(0, 1, float(i)), SeedScore(1, 2, i + 0.5)]
+              for i in range(count)}
+    labels = {f"arm{i}": LONG_LABELS[i] for i in range(count)}
+    figure = score_distribution_figure(scores, "gradnorm", True, labels)
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    ticks = figure.axes[0].get_xticklabels()
+    boxes = [tick.get_window_extent(renderer) for tick in ticks]
+    assert all(t.get_text().endswith("proposals)") for t in ticks)
+    for left, right in itertools.pairwise(boxes):
+        assert left.x1 < right.x0, (left, right)
 
 
 def test_building_figures_leaves_matplotlib_global_state_alone(tmp_path: Path) -> None:

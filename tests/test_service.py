@@ -36,6 +36,9 @@ def test_check_answers_what_inspect_json_prints(client: httpx.Client) -> None:
     response = client.post("/v1/check", json={"archs": archs, "max_params": 1e5})
     assert response.status_code == 200
     assert response.json()["results"] == inspect_json(*archs, flags=("--max-params", "1e5"))
+    # counts are integers, as inspect --json prints them (3884, never 3884.0)
+    seed = response.json()["results"][0]
+    assert all(type(seed[key]) is int for key in ("params", "flops", "layers")), seed
     errors = response.json()["results"][1]["errors"]
     assert {"block", "field", "message"} <= set(errors[0]) and errors[0]["block"] == 1
 
@@ -76,6 +79,7 @@ def test_mutate_random_gives_a_valid_child(client: httpx.Client) -> None:
     assert first["outcome"] in ("ok", "over_budget") and first["arch"] != CIFAR_SEED
     assert first["tokens"] == 0 and first == client.post("/v1/mutate", json=body).json()
     assert first["params"] > 0 and first["flops"] > 0 and first["layers"] >= 1
+    assert all(type(first[key]) is int for key in ("params", "flops", "layers")), first
 
 
 def test_mutate_random_gives_the_child_of_the_cli_and_the_python_api(

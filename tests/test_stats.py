@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
+from fractions import Fraction
 
 import pytest
 
+from nasagent.agent import stats
 from nasagent.agent.outcomes import Outcome
 from nasagent.agent.runlog import Event
 from nasagent.agent.stats import (
+    EXACT,
+    NORMAL,
     best_so_far,
     is_better,
     iterations_to_reach,
     mann_whitney,
     mean_std_band,
     median_or_not_reached,
+    method_text,
+    midranks,
     outcome_rate,
+    smallest_p_value,
     summarize,
 )
 
@@ -131,8 +139,89 @@ def test_mann_whitney_lower_is_better() -> None:
 def test_mann_whitney_not_computed_with_too_few_values_or_ties() -> None:
     few = mann_whitney([1.0, None, NAN], [0.0, 1.0], higher_is_better=True)
     assert few.p_value is None and few.reason is not None and "got 1 and 2" in few.reason
+    assert few.smallest_p_value == pytest.approx(1 / 3)  # 1 vs 2 values, no ties
     ties = mann_whitney([2.0, 2.0], [2.0, 2.0, 2.0], higher_is_better=True)
     assert ties.p_value is None and ties.reason == "all values tie"
+    assert ties.smallest_p_value == 1.0  # every assignment gives the same U
+
+
+def pairwise_u(a: tuple[float, ...], b: tuple[float, ...]) -> Fraction:
+    """U by its definition: pairs the first sample wins, ties counting one half."""
+    return sum((Fraction(int(x > y)) + Fraction(int(x == y), 2) for x in a for y in b),
+               Fraction(0))
+
+
+def enumerated_test(a: list[float], b: list[float], higher: bool) -> tuple[Fraction, Fraction]:
+    """(p, smallest p) by listing every assignment of the pooled values to the two samples."""
+    pooled = [*a, *b]
+    sign = 1 if higher else -1
+    us = []
+    for chosen in itertools.combinations(range(len(pooled)), len(a)):
+        rest = tuple(pooled[i] for i in range(len(pooled)) if i not in chosen)
+        us.append(sign * pairwise_u(tuple(pooled[i] for i in chosen), rest))
+    observed = sign * pairwise_u(tuple(a), tuple(b))
+    p = Fraction(sum(u >= observed for u in us), len(us))
+    return p, Fraction(us.count(max(us)), len(us))
+
+
+def test_two_against_two_is_exact_and_no_smaller_than_its_floor() -> None:
+    # `compare --seeds 2` with separated arms: the only p these seeds allow is 1/6
+    result = mann_whitney([3.0, 4.0], [1.0, 2.0], higher_is_better=True)
+    assert result.p_value == pytest.approx(1 / 6) and result.statistic == 4.0
+    assert result.smallest_p_value == pytest.approx(1 / 6) == smallest_p_value(2, 2)
+    assert result.method == EXACT and result.assignments == 6
+    # one tie: candidate {2,3} vs {1,2}; U = 3.5, reached by {2a,3} and {2b,3}: 2 of 6 splits
+    tied = mann_whitney([2.0, 3.0], [1.0, 2.0], higher_is_better=True)
+    assert tied.statistic == 3.5
+    assert tied.p_value == pytest.approx(1 / 3) and tied.smallest_p_value == pytest.approx(1 / 3)
+
+
+def test_three_against_three_with_ties_has_a_raised_floor() -> None:
+    # pooled 1,2,2,2,3,4: the top three are {4,3,2} in 3 ways, so the floor is 3/20, not 1/20
+    result = mann_whitney([2.0, 3.0, 4.0], [1.0, 2.0, 2.0], higher_is_better=True)
+    assert result.statistic == 8.0 and result.assignments == 20
+    assert result.p_value == pytest.approx(0.15) and result.smallest_p_value == pytest.approx(0.15)
+    lower = mann_whitney([1.0, 2.0, 2.0], [2.0, 3.0, 4.0], higher_is_better=False)
+    assert lower.p_value == pytest.approx(0.15) and lower.smallest_p_value == pytest.approx(0.15)
+    middle = mann_whitney([2.0, 2.0, 3.0], [1.0, 2.0, 4.0], higher_is_better=True)
+    p, floor = enumerated_test([2.0, 2.0, 3.0], [1.0, 2.0, 4.0], higher=True)
+    assert middle.p_value == pytest.approx(float(p)) and p > floor
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_exact_p_matches_the_enumerated_distribution(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(20):
+        a = [float(rng.randint(0, 3)) for _ in range(rng.randint(2, 5))]
+        b = [float(rng.randint(0, 3)) for _ in range(rng.randint(2, 5))]
+        if len(set(a + b)) == 1:
+            continue
+        for higher in (True, False):
+            result = mann_whitney(a, b, higher_is_better=higher)
+            p, floor = enumerated_test(a, b, higher)
+            assert result.p_value == pytest.approx(float(p), abs=1e-12), (a, b, higher)
+            assert result.smallest_p_value == pytest.approx(float(floor), abs=1e-12)
+            assert result.p_value >= result.smallest_p_value
+            assert result.statistic == float(pairwise_u(tuple(a), tuple(b)))
+
+
+def test_midranks_share_the_ranks_a_tie_spans() -> None:
+    assert midranks([3.0, 1.0, 3.0, 2.0, 3.0]) == [4.0, 1.0, 4.0, 2.0, 4.0]
+    assert midranks([5.0, 5.0]) == [1.5, 1.5]
+
+
+def test_beyond_the_exact_limits_the_normal_approximation_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(stats, "COUNT_LIMIT", 10)
+    result = mann_whitney([3.0, 4.0, 5.0], [1.0, 2.0, 2.0], higher_is_better=True)
+    assert result.method == NORMAL and result.assignments == 20
+    assert result.p_value is not None and result.smallest_p_value is not None
+    assert result.p_value >= result.smallest_p_value
+    assert method_text(vars(result)) == " (normal approximation)"
+    monkeypatch.undo()
+    assert method_text(vars(mann_whitney([3.0, 4.0], [1.0, 2.0], True))) == (
+        " (exact, over all 6 assignments of the pooled values)")
 
 
 def test_is_better() -> None:

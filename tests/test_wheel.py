@@ -28,6 +28,51 @@ ROOT = Path(__file__).resolve().parents[1]
 TORCH_SPEC = os.environ.get("TORCH_SPEC", "torch==2.13.0")  # the Makefile's CPU build
 TRANSCRIPT = "nasagent/fixtures/transcripts/claude-manual-cifar/seed-0"
 TEMPLATES = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "prompts").rglob("*.j2"))
+PACKAGES = {"__init__.py", "py.typed", "agent", "evaluator", "prompts", "fixtures"}
+"""What the wheel installs under nasagent/: the front door and the four mapped folders."""
+CODE_ROOTS = ("nasagent", "agent", "evaluator", "prompts", "fixtures")
+SHIPPED_DATA = ("nasagent/py.typed", "prompts/**/*.j2", "fixtures/transcripts/**/*.jsonl",
+                "fixtures/transcripts/**/*.json", "fixtures/transcripts/**/*.toml",
+                "fixtures/architectures/*.txt")
+"""The data the demo, `replay` and the prompts read; nothing else that is not code ships."""
+TEST_ONLY = ("fixtures/responses/",)
+"""Test inputs: in the repository and the sdist, never in the wheel."""
+
+
+def installed_name(path: Path) -> str:
+    """Where a repository file lands in the wheel: agent/x.py -> nasagent/agent/x.py."""
+    relative = path.relative_to(ROOT).as_posix()
+    return relative if relative.startswith("nasagent/") else f"nasagent/{relative}"
+
+
+def expected_wheel_files() -> set[str]:
+    """Every module of the mapped folders and the shipped data, as the wheel names them."""
+    code = [path for root in CODE_ROOTS for path in (ROOT / root).rglob("*.py")
+            if "__pycache__" not in path.parts]
+    data = [path for pattern in SHIPPED_DATA for path in ROOT.glob(pattern)]
+    names = {installed_name(path) for path in [*code, *data]}
+    return {name for name in names if not name.removeprefix("nasagent/").startswith(TEST_ONLY)}
+
+
+def file_list_problems(names: list[str], dist_info: str) -> list[str]:
+    """What is wrong with a wheel's file list: other top-level entries, test files, compiled
+    files, test fixtures, and any file more or less than `expected_wheel_files`."""
+    top = {name.split("/")[0] for name in names}
+    shipped = {name for name in names if name.startswith("nasagent/")}
+    problems = [f"top level holds {sorted(top - {'nasagent', dist_info})}"] if top != {
+        "nasagent", dist_info} else []
+    packages = {name.split("/")[1] for name in shipped}
+    if packages != PACKAGES:
+        problems.append(f"nasagent/ holds {sorted(packages ^ PACKAGES)} beyond or short of "
+                        f"{sorted(PACKAGES)}")
+    forbidden = [name for name in shipped if name.endswith((".pyc", ".pyo"))
+                 or "__pycache__" in name or "/tests/" in name or name.startswith(
+                     ("nasagent/tests", "nasagent/bench")) or "fixtures/responses" in name]
+    problems += [f"ships {name}" for name in sorted(forbidden)]
+    expected = expected_wheel_files()
+    problems += [f"unexpected {name}" for name in sorted(shipped - expected - set(forbidden))]
+    problems += [f"missing {name}" for name in sorted(expected - shipped)]
+    return problems
 
 
 @dataclass(frozen=True)
@@ -49,13 +94,15 @@ def run(*args: str | Path, cwd: Path, timeout: float = 600) -> subprocess.Comple
 
 
 def build(out: Path, work: Path) -> tuple[Path, Path]:
-    """The wheel and the sdist of the checkout, built like `python -m build` builds them."""
+    """The sdist of the checkout and the wheel built from that sdist, as `python -m build`
+    builds a release (a wheel built in the checkout would also take whatever a stale
+    build/lib holds)."""
     builder = Path(sys.executable)
     if importlib.util.find_spec("build") is None:  # a dev venv made before `build` was a dev dep
         run(sys.executable, "-m", "venv", work / "builder", cwd=work)
         builder = work / "builder" / "bin" / "python"
         run(builder, "-m", "pip", "install", "-q", "build", cwd=work)
-    run(builder, "-m", "build", "--sdist", "--wheel", "--outdir", out, ROOT, cwd=work)
+    run(builder, "-m", "build", "--outdir", out, ROOT, cwd=work)
     (wheel,) = out.glob("nasagent-*.whl")
     (sdist,) = out.glob("nasagent-*.tar.gz")
     return wheel, sdist
@@ -81,18 +128,32 @@ def cwd(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_the_wheel_holds_one_namespace_with_templates_and_fixtures(installed: Installed) -> None:
+def test_the_wheel_holds_exactly_the_package_templates_and_transcripts(
+    installed: Installed,
+) -> None:
     names = zipfile.ZipFile(installed.wheel).namelist()
-    top = {name.split("/")[0] for name in names}
+    dist_info = f"{installed.wheel.name.split('-py3')[0]}.dist-info"
 
-    assert top == {"nasagent", f"{installed.wheel.name.split('-py3')[0]}.dist-info"}
+    assert file_list_problems(names, dist_info) == []
     for needed in ("nasagent/__init__.py", "nasagent/py.typed", "nasagent/agent/llm/factory.py",
                    "nasagent/agent/cli/app.py", "nasagent/evaluator/torch_proxies.py",
                    *(f"nasagent/{path}" for path in TEMPLATES),
                    f"{TRANSCRIPT}/llm_calls.jsonl", f"{TRANSCRIPT}/config.toml",
                    "nasagent/fixtures/architectures/zennas-reference.txt"):
         assert needed in names, needed
-    assert not any(name.startswith(("nasagent/tests", "tests/", "bench/")) for name in names)
+    assert not any("responses" in name for name in names)
+
+
+def test_the_file_list_check_catches_a_fixture_that_sneaks_in(installed: Installed) -> None:
+    names = zipfile.ZipFile(installed.wheel).namelist()
+    dist_info = f"{installed.wheel.name.split('-py3')[0]}.dist-info"
+    for intruder in ("nasagent/fixtures/responses/over_cap.txt",
+                     "nasagent/fixtures/responses/make_big.py",
+                     "nasagent/agent/__pycache__/cli.cpython-311.pyc",
+                     "nasagent/tests/test_stats.py", "tests/conftest.py"):
+        assert file_list_problems([*names, intruder], dist_info), intruder
+    dropped = [name for name in names if not name.endswith("mutation_system.j2")]
+    assert any(p.startswith("missing") for p in file_list_problems(dropped, dist_info))
 
 
 def test_the_sdist_holds_the_repository_layout(installed: Installed) -> None:
@@ -100,8 +161,9 @@ def test_the_sdist_holds_the_repository_layout(installed: Installed) -> None:
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
     for needed in ("setup.py", "pyproject.toml", "README.md", "agent/cli/app.py",
                    "evaluator/spaces/zennas/codec.py", *TEMPLATES, "nasagent/__init__.py",
-                   "fixtures/transcripts/claude-manual-cifar/seed-0/llm_calls.jsonl"):
-        assert needed in names, needed
+                   "fixtures/transcripts/claude-manual-cifar/seed-0/llm_calls.jsonl",
+                   "fixtures/responses/corpus.jsonl", "fixtures/responses/over_cap.txt"):
+        assert needed in names, needed  # the sdist keeps the tests' inputs
 
 
 def test_help_inspect_and_prompt_run_from_any_directory(installed: Installed, cwd: Path) -> None:

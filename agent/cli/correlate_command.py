@@ -77,8 +77,8 @@ def correlate(
     """
     from nasagent.agent.correlate import (
         REPORT_FILE,
-        interval_text,
         resolve_study_settings,
+        result_lines,
         run_study,
         write_outputs,
     )
@@ -102,9 +102,8 @@ def correlate(
     except (NasAgentError, OSError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(EXIT_ERROR) from None
-    for entry in results["proxies"]:
-        typer.echo(f"{entry['proxy']:>9}: tau {interval_text(entry['kendall_tau'])}, "
-                   f"rho {interval_text(entry['spearman_rho'])} (n={entry['n']})")
+    for line in result_lines(results):
+        typer.echo(line)
     typer.echo(f"report: {out / REPORT_FILE}")
 
 

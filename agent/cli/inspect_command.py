@@ -24,6 +24,7 @@ from nasagent.agent.cli.inputs import (
     constraints_from_flags,
     read_architectures,
 )
+from nasagent.agent.outcomes import whole
 from nasagent.evaluator.validation import Report, check_string
 
 logger = logging.getLogger(__name__)
@@ -98,8 +99,8 @@ def report_json(report: Report) -> dict[str, Any]:
             {"block": error.block, "field": error.field, "message": error.message}
             for error in report.errors
         ],
-        "params": None if cost is None else cost.params,
-        "flops": None if cost is None else cost.flops,
+        "params": None if cost is None else whole(cost.params),
+        "flops": None if cost is None else whole(cost.flops),
         "layers": None if cost is None else cost.layers,
     }
 

@@ -227,6 +227,35 @@ def load_calls(path: str | Path) -> list[CallRecord]:
     return records
 
 
+def recorded_model(path: str | Path) -> str | None:
+    """The model named in the requests of a call record: what a replay of it must ask for, so
+    that its requests hash as they were recorded.
+
+    Read from the first line that is a call (a transcript header and torn lines are skipped),
+    without loading the rest. None when the file cannot be read or holds no call; the replay
+    backend reports those when it is built.
+    """
+    try:
+        with resolve_calls_path(path).open(encoding="utf-8") as handle:
+            for line in handle:
+                model = _request_model(line)
+                if model is not None:
+                    return model
+    except (OSError, UnicodeDecodeError):
+        return None
+    return None
+
+
+def _request_model(line: str) -> str | None:
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    params = value.get("params") if isinstance(value, dict) else None
+    model = params.get("model") if isinstance(params, dict) else None
+    return model if isinstance(model, str) else None
+
+
 TRANSCRIPT_HEADER_KEY = "transcript_header"
 """A shipped transcript may start with `{"transcript_header": {...}}`: how it was produced
 (backend, model, date, command). Loading skips it; `read_transcript_header` returns it."""

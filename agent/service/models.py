@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from nasagent.agent.outcomes import HistoryEntry
+from nasagent.agent.outcomes import Count, HistoryEntry
 
 MAX_CHECK_ARCHS = 1000
 MAX_SCORE_ARCHS = 64
@@ -106,8 +106,8 @@ class InspectResult(BaseModel):
     valid: bool
     canonical: str | None
     errors: list[LocatedError]
-    params: int | float | None
-    flops: int | float | None
+    params: Count | None
+    flops: Count | None
     layers: int | None
 
 
@@ -187,8 +187,8 @@ class MutateResponse(BaseModel):
     repairs: int = 0
     expected_score: float | None = None
     llm_seconds: float = 0.0
-    params: int | float | None = None
-    flops: int | float | None = None
+    params: Count | None = None
+    flops: Count | None = None
     layers: int | None = None
 
 
