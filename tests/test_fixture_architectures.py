@@ -33,3 +33,16 @@ def test_imagenet_references_match_the_released_flops() -> None:
     )
     assert [r["flops"] for r in records] == [162_396_776, 399_976_216]
     assert records[1]["layers"] == 14
+
+
+def test_nb201_cells_match_the_published_sizes() -> None:
+    # NATS-Bench's CIFAR-10 sizes: the seed (index 0), all-3x3 (the largest, 1.531546 MB,
+    # 220.11 MFLOPs) and the best cell (index 6111).
+    records = [json.loads(line) for line in CliRunner().invoke(app, [
+        "inspect", "--file", str(FIXTURES / "nb201-cells.txt"), "--search-space",
+        "nb201-cifar10", "--json",
+    ]).output.splitlines()]
+    assert [r["valid"] for r in records] == [True, True, True]
+    assert [r["params"] for r in records][1] == 1_531_546
+    assert [r["flops"] for r in records][1] == 220_119_690
+    assert all(r["layers"] is None for r in records)

@@ -16,9 +16,10 @@ from nasagent.evaluator.spaces.base import Cost, SearchSpace
 
 def _register_built_ins(registry: Registry[SearchSpace]) -> None:
     # On the first lookup: the spaces' modules import the validator, which imports this one.
+    from nasagent.evaluator.spaces.nb201.space import NB201_SPACES
     from nasagent.evaluator.spaces.zennas.space import ZENNAS_SPACES
 
-    for space in ZENNAS_SPACES:
+    for space in (*ZENNAS_SPACES, *NB201_SPACES):
         registry.register(space.name, space)
 
 
