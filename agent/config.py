@@ -204,6 +204,15 @@ class RunConfig(BaseModel):
     def _budget(cls, value: Any) -> Any:
         return parse_budget(value)
 
+    @field_validator("max_params", "max_flops", "max_layers")
+    @classmethod
+    def _a_cost_of_the_space(cls, value: Any, info: ValidationInfo) -> Any:
+        from nasagent.evaluator.validation import checked_budget
+
+        name = info.data.get("search_space")
+        space = SEARCH_SPACES.get(name) if isinstance(name, str) and name in SEARCH_SPACES else None
+        return checked_budget(space, info.field_name or "", value)
+
     @field_validator("max_layers", "max_total_tokens", mode="before")
     @classmethod
     def _whole_budget(cls, value: Any) -> Any:

@@ -98,12 +98,7 @@ class Constraints(BaseModel):
     @field_validator("max_params", "max_flops", "max_layers")
     @classmethod
     def _a_cost_of_the_space(cls, value: float | None, info: ValidationInfo) -> float | None:
-        space, key = _space_of(info), (info.field_name or "").removeprefix("max_")
-        if value is not None and space is not None and space.metric(key) is None:
-            costs = ", ".join(metric.key for metric in space.metrics)
-            raise ValueError(f"search space {space.name} has no {key} to budget; its costs "
-                             f"are {costs}")
-        return value
+        return checked_budget(_space_of(info), info.field_name or "", value)
 
     @property
     def space(self) -> SearchSpace:
@@ -114,6 +109,17 @@ class Constraints(BaseModel):
     def unbudgeted(self) -> Constraints:
         """The same constraints with no budget in force (rules only)."""
         return self.model_copy(update={f"max_{key}": None for key in BUDGET_METRICS})
+
+
+def checked_budget(space: SearchSpace | None, key: str, value: Any) -> Any:
+    """`value` of the budget `key` (max_params, ...), refused when set on a space without
+    that cost (pydantic reports the ValueError at the field)."""
+    metric = key.removeprefix("max_")
+    if value is not None and space is not None and space.metric(metric) is None:
+        costs = ", ".join(m.key for m in space.metrics)
+        raise ValueError(f"search space {space.name} has no {metric} to budget; its costs are "
+                         f"{costs}")
+    return value
 
 
 def _space_of(info: ValidationInfo) -> SearchSpace | None:
