@@ -26,7 +26,8 @@ from nasagent.evaluator.spaces.base import (
     SearchSpace,
     SpaceDefaults,
 )
-from nasagent.evaluator.spaces.nb201 import bench, facts
+from nasagent.evaluator.spaces.nb201 import bench as table
+from nasagent.evaluator.spaces.nb201 import facts
 from nasagent.evaluator.spaces.nb201.cell import NAMINGS, decode, encode, naming
 from nasagent.evaluator.spaces.nb201.cost import activation_elements, nats_cost
 from nasagent.evaluator.spaces.nb201.mutation import mutate, random_cell
@@ -86,14 +87,14 @@ class Nb201Benchmark:
     """The packaged NATS-Bench table of one data set (`evaluator.spaces.base.Benchmark`)."""
 
     dataset: str
-    source: str = bench.SOURCE
+    source: str = table.SOURCE
 
     def lookup(self, canonical: str) -> Accuracy:
-        record = bench.lookup(decode(canonical).cell, self.dataset)
+        record = table.lookup(decode(canonical).cell, self.dataset)
         return Accuracy(record.test_accuracy, record.test_accuracy_12ep, record.nats_index)
 
     def best(self) -> tuple[str, Accuracy]:
-        record = bench.best(self.dataset)
+        record = table.best(self.dataset)
         return encode(record.cell), Accuracy(record.test_accuracy, record.test_accuracy_12ep,
                                              record.nats_index)
 
