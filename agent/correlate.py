@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from nasagent.agent.runlog import read_json, write_json
+from nasagent.agent.runlog import STUDY_FILE, read_json, write_json
 from nasagent.evaluator import CIFAR_SEED
 from nasagent.evaluator.architecture import Architecture
 from nasagent.evaluator.codec import parse
@@ -36,7 +36,6 @@ from nasagent.evaluator.validation import Constraints, check, stride2_count
 
 logger = logging.getLogger(__name__)
 
-STUDY_FILE = "study.json"
 RESULTS_FILE = "correlation.json"
 REPORT_FILE = "correlate.html"
 ARCHS_DIR = "archs"
@@ -226,9 +225,12 @@ def run_study(
 
     Raises:
         StudyError: see `sample_architectures`; DataError: the data cannot be loaded.
+        FolderKindError: `out` holds another kind of result (see agent.preflight).
     """
+    from nasagent.agent.preflight import check_out_folder
     from nasagent.evaluator.datasets import load_data
 
+    check_out_folder(out, "study")
     data = load_data(settings.data, settings.resolution)
     study = _stored_study(out) or _new_study(settings, data.num_classes, out)
     records = []

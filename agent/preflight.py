@@ -6,11 +6,22 @@ refused start leaves nothing behind. Names are checked with the registries' own 
 
 from __future__ import annotations
 
+import shlex
+from dataclasses import dataclass
 from pathlib import Path
 
 from nasagent.agent.config import ConfigError, RunConfig
 from nasagent.agent.mutators import MUTATORS
-from nasagent.agent.runlog import CONFIG_FILE, EVENTS_FILE, read_events
+from nasagent.agent.runlog import (
+    CHECKPOINT_FILE,
+    COMPARE_FILE,
+    CONFIG_FILE,
+    EVENTS_FILE,
+    METRICS_FILE,
+    STUDY_FILE,
+    WEIGHTS_FILE,
+    read_events,
+)
 from nasagent.evaluator import parse
 from nasagent.evaluator.errors import BlockStringError
 from nasagent.evaluator.search_space import get_search_space, spaces_holding
@@ -88,9 +99,98 @@ def check_run_folder(path: Path, flag: str = "--out") -> None:
         raise ConfigError(f"{flag} {path} is a file, not a folder; choose a folder")
 
 
+# ---- kinds of output folder ------------------------------------------------------------------
+
+
+class FolderKindError(ConfigError):
+    """An --out folder that holds another command's result (or something unknown)."""
+
+
+@dataclass(frozen=True)
+class FolderKind:
+    """One kind of result folder, known by the marker files at its top.
+
+    Attributes:
+        holds: what the folder holds, as a sentence says it ("a single run").
+        markers: files only this kind writes at the top of its folder.
+        advice: what to do with such a folder instead; `{path}` is filled in.
+        commands: the commands that write this kind of folder.
+    """
+
+    holds: str
+    markers: tuple[str, ...]
+    advice: str
+    commands: tuple[str, ...]
+
+    def found_in(self, path: Path) -> bool:
+        return any((path / marker).exists() for marker in self.markers)
+
+
+FOLDER_KINDS: dict[str, FolderKind] = {
+    "run": FolderKind("a single run", (CONFIG_FILE, EVENTS_FILE),
+                      "resume it with `nasagent search --resume {path}`", ("search", "replay")),
+    "compare": FolderKind("a comparison", (COMPARE_FILE,),
+                          "resume it with `nasagent compare --out {path}`", ("compare", "demo")),
+    "train": FolderKind("a training", (METRICS_FILE, CHECKPOINT_FILE, WEIGHTS_FILE),
+                        "continue it with `nasagent train ARCH --out {path} --resume`",
+                        ("train",)),
+    "study": FolderKind("a correlation study", (STUDY_FILE,),
+                        "resume it with `nasagent correlate --out {path}`", ("correlate",)),
+}
+"""Every kind of result folder a command writes; each command refuses an --out of another kind.
+
+A folder that is not empty but holds no kind at all (files of something else, or a folder of
+runs such as runs/) is refused too: a command writes several files at the top of its folder
+(summary.json among them) and would mix them with, or replace, what is there. Hidden entries
+(.gitkeep, .DS_Store) do not count."""
+
+
+def folder_kinds(path: Path) -> list[str]:
+    """The kinds of result `path` holds, by their marker files (none for a new folder)."""
+    if not path.is_dir():
+        return []
+    return [name for name, kind in FOLDER_KINDS.items() if kind.found_in(path)]
+
+
+def check_out_folder(path: Path, own: str, flag: str = "--out") -> None:
+    """Refuse an output folder that holds another kind of result than `own` (or unknown files).
+
+    Args:
+        path: the folder the command is about to write.
+        own: the kind of folder the command writes (a key of FOLDER_KINDS).
+        flag: the option that named the folder, for the message.
+
+    Raises:
+        ConfigError: `path` is a file.
+        FolderKindError: `path` holds another kind of result, or is not empty and holds none.
+    """
+    check_run_folder(path, flag)
+    kinds = folder_kinds(path)
+    mine = FOLDER_KINDS[own]
+    other = next((FOLDER_KINDS[k] for k in kinds if k != own), None)
+    if other is not None:
+        raise FolderKindError(
+            f"{flag} {path} holds {other.holds}, not {mine.holds}; "
+            f"{other.advice.format(path=shlex.quote(str(path)))}, or choose another {flag}"
+        )
+    unknown = [] if kinds or not path.is_dir() else _visible_entries(path)
+    if unknown:
+        shown = ", ".join(unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3
+                                          else "")
+        raise FolderKindError(
+            f"{flag} {path} is not empty and holds no nasagent result ({shown}); it would be "
+            f"mixed with {mine.holds}: choose a new or empty folder"
+        )
+
+
+def _visible_entries(path: Path) -> list[str]:
+    return sorted(entry.name + ("/" if entry.is_dir() else "") for entry in path.iterdir()
+                  if not entry.name.startswith("."))
+
+
 def holds_single_run(path: Path) -> bool:
     """Whether `path` is one run's folder (config.toml or events.jsonl at its top)."""
-    return (path / CONFIG_FILE).exists() or (path / EVENTS_FILE).exists()
+    return FOLDER_KINDS["run"].found_in(path)
 
 
 def check_resume(config: RunConfig, run_dir: Path) -> None:
