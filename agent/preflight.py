@@ -13,12 +13,17 @@ from pathlib import Path
 from nasagent.agent.config import ConfigError, RunConfig
 from nasagent.agent.mutators import MUTATORS
 from nasagent.agent.runlog import (
+    BEST_FILE,
     CHECKPOINT_FILE,
     COMPARE_FILE,
     CONFIG_FILE,
+    DRIFT_FILE,
     EVENTS_FILE,
+    LLM_CALLS_FILE,
     METRICS_FILE,
+    POPULATION_FILE,
     STUDY_FILE,
+    SUMMARY_FILE,
     WEIGHTS_FILE,
     read_events,
 )
@@ -103,7 +108,7 @@ def check_run_folder(path: Path, flag: str = "--out") -> None:
 
 
 class FolderKindError(ConfigError):
-    """An --out folder that holds another command's result (or something unknown)."""
+    """An --out folder that holds another command's result, or files it would write over."""
 
 
 @dataclass(frozen=True)
@@ -115,34 +120,54 @@ class FolderKind:
         markers: files only this kind writes at the top of its folder.
         advice: what to do with such a folder instead; `{path}` is filled in.
         commands: the commands that write this kind of folder.
+        writes: the other files it writes at the top of its folder (replacing any there).
     """
 
     holds: str
     markers: tuple[str, ...]
     advice: str
     commands: tuple[str, ...]
+    writes: tuple[str, ...] = ()
 
     def found_in(self, path: Path) -> bool:
         return any((path / marker).exists() for marker in self.markers)
 
+    def would_replace(self, path: Path) -> list[str]:
+        """The files at the top of `path` this kind would write over."""
+        return [name for name in (*self.markers, *self.writes) if (path / name).exists()]
+
 
 FOLDER_KINDS: dict[str, FolderKind] = {
-    "run": FolderKind("a single run", (CONFIG_FILE, EVENTS_FILE),
-                      "resume it with `nasagent search --resume {path}`", ("search", "replay")),
-    "compare": FolderKind("a comparison", (COMPARE_FILE,),
-                          "resume it with `nasagent compare --out {path}`", ("compare", "demo")),
-    "train": FolderKind("a training", (METRICS_FILE, CHECKPOINT_FILE, WEIGHTS_FILE),
-                        "continue it with `nasagent train ARCH --out {path} --resume`",
-                        ("train",)),
-    "study": FolderKind("a correlation study", (STUDY_FILE,),
-                        "resume it with `nasagent correlate --out {path}`", ("correlate",)),
+    "run": FolderKind(
+        "a single run", (CONFIG_FILE, EVENTS_FILE),
+        "resume it with `nasagent search --resume {path}`", ("search", "replay"),
+        (LLM_CALLS_FILE, POPULATION_FILE, BEST_FILE, SUMMARY_FILE, DRIFT_FILE),
+    ),
+    "compare": FolderKind(
+        "a comparison", (COMPARE_FILE,),
+        "resume it with `nasagent compare --out {path}`", ("compare", "demo"),
+        (SUMMARY_FILE, "report.html", *(f"{stem}.{ext}" for stem in
+                                         ("best_so_far", "score_distribution")
+                                         for ext in ("png", "pdf", "csv"))),
+    ),
+    "train": FolderKind(
+        "a training", (METRICS_FILE, CHECKPOINT_FILE, WEIGHTS_FILE),
+        "continue it with `nasagent train ARCH --out {path} --resume`", ("train",),
+        ("learning_curve.png",),
+    ),
+    "study": FolderKind(
+        "a correlation study", (STUDY_FILE,),
+        "resume it with `nasagent correlate --out {path}`", ("correlate",),
+        ("correlation.json", "correlate.html"),
+    ),
 }
 """Every kind of result folder a command writes; each command refuses an --out of another kind.
 
-A folder that is not empty but holds no kind at all (files of something else, or a folder of
-runs such as runs/) is refused too: a command writes several files at the top of its folder
-(summary.json among them) and would mix them with, or replace, what is there. Hidden entries
-(.gitkeep, .DS_Store) do not count."""
+A folder that holds none of these kinds (a new folder, one holding the config file, notes, or
+runs in subfolders) is accepted unless a file the command would write at its top is already
+there (a summary.json of something else, say): that is refused too, so that nothing is
+replaced. (The names in `writes` are those of agent.report, agent.plots, agent.correlate and
+evaluator.training; a test checks that they agree.)"""
 
 
 def folder_kinds(path: Path) -> list[str]:
@@ -162,7 +187,8 @@ def check_out_folder(path: Path, own: str, flag: str = "--out") -> None:
 
     Raises:
         ConfigError: `path` is a file.
-        FolderKindError: `path` holds another kind of result, or is not empty and holds none.
+        FolderKindError: `path` holds another kind of result, or holds no known result but
+            files the command would write over.
     """
     check_run_folder(path, flag)
     kinds = folder_kinds(path)
@@ -173,19 +199,12 @@ def check_out_folder(path: Path, own: str, flag: str = "--out") -> None:
             f"{flag} {path} holds {other.holds}, not {mine.holds}; "
             f"{other.advice.format(path=shlex.quote(str(path)))}, or choose another {flag}"
         )
-    unknown = [] if kinds or not path.is_dir() else _visible_entries(path)
-    if unknown:
-        shown = ", ".join(unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3
-                                          else "")
+    clashes = [] if kinds or not path.is_dir() else mine.would_replace(path)
+    if clashes:
         raise FolderKindError(
-            f"{flag} {path} is not empty and holds no nasagent result ({shown}); it would be "
-            f"mixed with {mine.holds}: choose a new or empty folder"
+            f"{flag} {path} holds no nasagent result but {', '.join(clashes)}, which "
+            f"{mine.holds} would write over; choose a new or empty folder"
         )
-
-
-def _visible_entries(path: Path) -> list[str]:
-    return sorted(entry.name + ("/" if entry.is_dir() else "") for entry in path.iterdir()
-                  if not entry.name.startswith("."))
 
 
 def holds_single_run(path: Path) -> bool:

@@ -67,16 +67,19 @@ def make_study(folder: Path) -> None:
 
 
 def make_unknown(folder: Path) -> None:
+    """Something else's folder, holding a file each command would write over."""
     (folder / "experiments").mkdir(parents=True)
     (folder / "notes.txt").write_text("my own notes\n")
     (folder / "summary.json").write_text('{"not": "ours"}\n')
+    (folder / "learning_curve.png").write_bytes(b"\x89PNG not ours")
+    (folder / "correlation.json").write_text('{"not": "ours"}\n')
 
 
 MAKERS = {"run": make_run, "compare": make_compare, "train": make_train, "study": make_study,
           "unknown": make_unknown}
 HOLDS = {"run": "holds a single run", "compare": "holds a comparison",
          "train": "holds a training", "study": "holds a correlation study",
-         "unknown": "is not empty and holds no nasagent result"}
+         "unknown": "holds no nasagent result but"}
 ADVICE = {"run": "nasagent search --resume", "compare": "nasagent compare --out",
           "train": "--resume", "study": "nasagent correlate --out",
           "unknown": "choose a new or empty folder"}
@@ -167,17 +170,21 @@ def test_run_compare_refuses_a_foreign_folder(kind: str, folders: dict[str, Path
     assert snapshot(target) == before
 
 
-def test_new_empty_or_hidden_only_folders_are_accepted(tmp_path: Path) -> None:
+def test_new_empty_or_unrelated_folders_are_accepted(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    (tmp_path / "hidden").mkdir()
-    (tmp_path / "hidden" / ".gitkeep").write_text("")
+    mine = tmp_path / "mine"
+    (mine / "older-runs").mkdir(parents=True)
+    (mine / "notes.txt").write_text("the config is beside the results\n")
+    (mine / "search.toml").write_text('llm = "scripted"\niterations = 1\n')
     for own in FOLDER_KINDS:
-        for folder in ("new", "empty", "hidden"):
+        for folder in ("new", "empty", "mine"):
             check_out_folder(tmp_path / folder, own)
-    result = runner.invoke(app, ["search", "--out", str(tmp_path / "hidden"), *FAST,
-                                 "--iterations", "1"])
+    before = snapshot(mine)
+    result = runner.invoke(app, ["search", "--config", str(mine / "search.toml"), "--out",
+                                 str(mine), *FAST])
     assert result.exit_code == 0, result.output
-    assert folder_kinds(tmp_path / "hidden") == ["run"]
+    assert folder_kinds(mine) == ["run"]
+    assert {k: v for k, v in snapshot(mine).items() if k in before} == before
 
 
 def test_each_kind_accepts_its_own_folder(folders: dict[str, Path]) -> None:
@@ -194,8 +201,16 @@ def test_a_file_is_refused_before_its_kind(tmp_path: Path) -> None:
 
 
 def test_the_registry_names_the_files_their_writers_write() -> None:
+    from nasagent.agent import plots, report
+
     assert set(FOLDER_KINDS["train"].markers) == {
         training.METRICS_FILE, training.CHECKPOINT_FILE, training.WEIGHTS_FILE}
+    assert FOLDER_KINDS["train"].writes == (f"{training.CURVE_STEM}.png",)
     assert FOLDER_KINDS["study"].markers == (correlate.STUDY_FILE,)
+    assert FOLDER_KINDS["study"].writes == (correlate.RESULTS_FILE, correlate.REPORT_FILE)
+    compare_writes = set(FOLDER_KINDS["compare"].writes)
+    assert report.REPORT_FILE in compare_writes and report.SUMMARY_FILE in compare_writes
+    assert {f"{stem}.csv" for stem in (plots.BEST_SO_FAR_STEM, plots.DISTRIBUTION_STEM)} <= (
+        compare_writes)
     assert sorted(c for kind in FOLDER_KINDS.values() for c in kind.commands) == sorted(OWN)
     assert all(OWN[c] == name for name, kind in FOLDER_KINDS.items() for c in kind.commands)
