@@ -42,11 +42,12 @@ from nasagent.agent.config import (
     toml_values,
     with_recorded_prompt_version,
 )
+from nasagent.agent.failed_streak import finished_at
 from nasagent.agent.mutators import MUTATORS
 from nasagent.agent.parallel_runs import run_at_once, shared_scoring
-from nasagent.agent.preflight import check_run_folder, check_run_inputs, holds_single_run
+from nasagent.agent.preflight import check_out_folder, check_run_inputs
 from nasagent.agent.report import BASELINE_ARM, COMPARE_FILE, ReportResult, build_report
-from nasagent.agent.runlog import CONFIG_FILE, SUMMARY_FILE, read_json, write_text_atomic
+from nasagent.agent.runlog import CONFIG_FILE, write_text_atomic
 from nasagent.evaluator.errors import NasAgentError, UnknownNameError
 
 if TYPE_CHECKING:
@@ -392,12 +393,13 @@ class RunState(StrEnum):
 
 
 def run_state(run_dir: Path, config: RunConfig) -> RunState:
-    """Whether a run directory is new, partial (resumable) or finished at `config`'s budget."""
-    summary = run_dir / SUMMARY_FILE
-    if summary.exists():
-        data = read_json(summary)
-        if data.get("finished") and data.get("iterations") == config.iterations:
-            return RunState.FINISHED
+    """Whether a run directory is new, partial (resumable) or finished at `config`'s budget.
+
+    A run stopped by failed LLM calls is partial until a resume has run those iterations
+    again (agent.failed_streak), whatever an older summary.json says.
+    """
+    if finished_at(run_dir, config):
+        return RunState.FINISHED
     return RunState.PARTIAL if (run_dir / CONFIG_FILE).exists() else RunState.NEW
 
 
@@ -461,18 +463,13 @@ def run_compare(
 
 
 def check_compare_folder(out: Path) -> None:
-    """Refuse an --out that is a file or one run's folder (a comparison holds arm folders).
+    """Refuse an --out that is a file or holds another kind of result (a run, a training, a
+    study) or unknown files: a comparison holds arm folders and its own report.
 
     Raises:
-        ConfigError: `out` is a file.
-        CompareError: `out` holds a single run.
+        ConfigError: `out` is a file, or holds something else (see agent.preflight).
     """
-    check_run_folder(out, "--out")
-    if holds_single_run(out) and not (out / COMPARE_FILE).exists():
-        raise CompareError(
-            f"--out {out} holds a single run, not a comparison; resume it with `nasagent search "
-            f"--resume {out}`, or choose another --out"
-        )
+    check_out_folder(out, "compare")
 
 
 def check_plan_inputs(plan: ComparePlan) -> None:

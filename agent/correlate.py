@@ -25,7 +25,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nasagent.agent.outcomes import Count
-from nasagent.agent.runlog import read_json, write_json
+from nasagent.agent.runlog import STUDY_FILE, read_json, write_json
 from nasagent.evaluator import CIFAR_SEED
 from nasagent.evaluator.errors import NasAgentError
 from nasagent.evaluator.proxies import PROXIES, ScoreResult, ScoreSettings, score
@@ -35,7 +35,6 @@ from nasagent.evaluator.validation import Constraints, check
 
 logger = logging.getLogger(__name__)
 
-STUDY_FILE = "study.json"
 RESULTS_FILE = "correlation.json"
 REPORT_FILE = "correlate.html"
 ARCHS_DIR = "archs"
@@ -231,9 +230,12 @@ def run_study(
 
     Raises:
         StudyError: see `sample_architectures`; DataError: the data cannot be loaded.
+        FolderKindError: `out` holds another kind of result (see agent.preflight).
     """
+    from nasagent.agent.preflight import check_out_folder
     from nasagent.evaluator.datasets import load_data
 
+    check_out_folder(out, "study")
     data = load_data(settings.data, settings.resolution)
     study = _stored_study(out) or _new_study(settings, data.num_classes, out)
     records = []

@@ -6,11 +6,27 @@ refused start leaves nothing behind. Names are checked with the registries' own 
 
 from __future__ import annotations
 
+import shlex
+from dataclasses import dataclass
 from pathlib import Path
 
 from nasagent.agent.config import ConfigError, RunConfig
 from nasagent.agent.mutators import MUTATORS
-from nasagent.agent.runlog import CONFIG_FILE, EVENTS_FILE, read_events
+from nasagent.agent.runlog import (
+    BEST_FILE,
+    CHECKPOINT_FILE,
+    COMPARE_FILE,
+    CONFIG_FILE,
+    DRIFT_FILE,
+    EVENTS_FILE,
+    LLM_CALLS_FILE,
+    METRICS_FILE,
+    POPULATION_FILE,
+    STUDY_FILE,
+    SUMMARY_FILE,
+    WEIGHTS_FILE,
+    read_events,
+)
 from nasagent.evaluator.errors import BlockStringError
 from nasagent.evaluator.spaces import SEARCH_SPACES, get_space
 from nasagent.evaluator.spaces.base import SearchSpace, spaces_holding
@@ -101,9 +117,112 @@ def check_run_folder(path: Path, flag: str = "--out") -> None:
         raise ConfigError(f"{flag} {path} is a file, not a folder; choose a folder")
 
 
+# ---- kinds of output folder ------------------------------------------------------------------
+
+
+class FolderKindError(ConfigError):
+    """An --out folder that holds another command's result, or files it would write over."""
+
+
+@dataclass(frozen=True)
+class FolderKind:
+    """One kind of result folder, known by the marker files at its top.
+
+    Attributes:
+        holds: what the folder holds, as a sentence says it ("a single run").
+        markers: files only this kind writes at the top of its folder.
+        advice: what to do with such a folder instead; `{path}` is filled in.
+        commands: the commands that write this kind of folder.
+        writes: the other files it writes at the top of its folder (replacing any there).
+    """
+
+    holds: str
+    markers: tuple[str, ...]
+    advice: str
+    commands: tuple[str, ...]
+    writes: tuple[str, ...] = ()
+
+    def found_in(self, path: Path) -> bool:
+        return any((path / marker).exists() for marker in self.markers)
+
+    def would_replace(self, path: Path) -> list[str]:
+        """The files at the top of `path` this kind would write over."""
+        return [name for name in (*self.markers, *self.writes) if (path / name).exists()]
+
+
+FOLDER_KINDS: dict[str, FolderKind] = {
+    "run": FolderKind(
+        "a single run", (CONFIG_FILE, EVENTS_FILE),
+        "resume it with `nasagent search --resume {path}`", ("search", "replay"),
+        (LLM_CALLS_FILE, POPULATION_FILE, BEST_FILE, SUMMARY_FILE, DRIFT_FILE),
+    ),
+    "compare": FolderKind(
+        "a comparison", (COMPARE_FILE,),
+        "resume it with `nasagent compare --out {path}`", ("compare", "demo"),
+        (SUMMARY_FILE, "report.html", *(f"{stem}.{ext}" for stem in
+                                         ("best_so_far", "score_distribution")
+                                         for ext in ("png", "pdf", "csv"))),
+    ),
+    "train": FolderKind(
+        "a training", (METRICS_FILE, CHECKPOINT_FILE, WEIGHTS_FILE),
+        "continue it with `nasagent train ARCH --out {path} --resume`", ("train",),
+        ("learning_curve.png",),
+    ),
+    "study": FolderKind(
+        "a correlation study", (STUDY_FILE,),
+        "resume it with `nasagent correlate --out {path}`", ("correlate",),
+        ("correlation.json", "correlate.html"),
+    ),
+}
+"""Every kind of result folder a command writes; each command refuses an --out of another kind.
+
+A folder that holds none of these kinds (a new folder, one holding the config file, notes, or
+runs in subfolders) is accepted unless a file the command would write at its top is already
+there (a summary.json of something else, say): that is refused too, so that nothing is
+replaced. (The names in `writes` are those of agent.report, agent.plots, agent.correlate and
+evaluator.training; a test checks that they agree.)"""
+
+
+def folder_kinds(path: Path) -> list[str]:
+    """The kinds of result `path` holds, by their marker files (none for a new folder)."""
+    if not path.is_dir():
+        return []
+    return [name for name, kind in FOLDER_KINDS.items() if kind.found_in(path)]
+
+
+def check_out_folder(path: Path, own: str, flag: str = "--out") -> None:
+    """Refuse an output folder that holds another kind of result than `own` (or unknown files).
+
+    Args:
+        path: the folder the command is about to write.
+        own: the kind of folder the command writes (a key of FOLDER_KINDS).
+        flag: the option that named the folder, for the message.
+
+    Raises:
+        ConfigError: `path` is a file.
+        FolderKindError: `path` holds another kind of result, or holds no known result but
+            files the command would write over.
+    """
+    check_run_folder(path, flag)
+    kinds = folder_kinds(path)
+    mine = FOLDER_KINDS[own]
+    other = next((FOLDER_KINDS[k] for k in kinds if k != own), None)
+    if other is not None:
+        raise FolderKindError(
+            f"{flag} {path} holds {other.holds}, not {mine.holds}; "
+            f"{other.advice.format(path=shlex.quote(str(path)))}, or choose another {flag}"
+        )
+    clashes = [] if kinds or not path.is_dir() else mine.would_replace(path)
+    if clashes:
+        raise FolderKindError(
+            f"{flag} {path} holds no nasagent result but {', '.join(clashes)}, which "
+            f"{mine.holds} would write over; choose a new or empty folder"
+        )
+
+
 def holds_single_run(path: Path) -> bool:
     """Whether `path` is one run's folder (config.toml or events.jsonl at its top)."""
-    return (path / CONFIG_FILE).exists() or (path / EVENTS_FILE).exists()
+    return FOLDER_KINDS["run"].found_in(path)
 
 
 def check_resume(config: RunConfig, run_dir: Path) -> None:

@@ -21,6 +21,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from rich.table import Table
 
 from nasagent.agent.config import RunConfig, load_run_config
+from nasagent.agent.failed_streak import describe_streak, set_aside_events, stopping_streak
 from nasagent.agent.labels import arm_backend, arm_label, tokens_estimated
 from nasagent.agent.outcomes import Outcome
 from nasagent.agent.plots import (
@@ -34,6 +35,7 @@ from nasagent.agent.plots import (
 )
 from nasagent.agent.pricing import Spend
 from nasagent.agent.runlog import (
+    COMPARE_FILE,
     CONFIG_FILE,
     EVENTS_FILE,
     SUMMARY_FILE,
@@ -64,7 +66,6 @@ from nasagent.evaluator.spaces import get_space
 
 logger = logging.getLogger(__name__)
 
-COMPARE_FILE = "compare.toml"
 REPORT_FILE = "report.html"
 SINGLE_RUN_SUMMARY_FILE = "report_summary.json"
 """A single run directory already has the loop's own summary.json; ours must not replace it."""
@@ -94,6 +95,13 @@ class RunData:
         return self.config.seed
 
     loop_summary: dict[str, Any] | None = None
+    set_aside: tuple[Event, ...] = ()
+    """Attempts a resume set aside (agent.failed_streak): spent, but not part of the result."""
+
+    @property
+    def spent_events(self) -> list[Event]:
+        """Every event whose LLM calls were paid for: the log and the set-aside attempts."""
+        return [*self.events, *self.set_aside]
 
     @property
     def complete(self) -> bool:
@@ -106,6 +114,10 @@ class RunData:
         summary = self.loop_summary or {}
         if summary.get("finished") is False:
             return f"did not finish: {summary.get('stopped_reason') or 'stopped early'}"
+        streak = stopping_streak(self.events, self.config)
+        if streak:
+            return (f"did not finish: stopped after {describe_streak(streak)}; fix the endpoint "
+                    f"and resume with: nasagent search --resume {self.run_dir}")
         if not self.complete:
             logged = len({e.iteration for e in self.events if e.phase == "search"})
             return (f"incomplete: {logged} of {self.config.iterations} iterations logged; resume "
@@ -210,7 +222,8 @@ def load_run(arm: str, run_dir: Path) -> RunData:
     config = load_run_config(run_dir / CONFIG_FILE)
     events = read_events(run_dir)
     summary = _loop_summary(run_dir)
-    return RunData(arm, run_dir, config, events, _wall_seconds(summary, events), summary)
+    return RunData(arm, run_dir, config, events, _wall_seconds(summary, events), summary,
+                   tuple(set_aside_events(run_dir)))
 
 
 def _loop_summary(run_dir: Path) -> dict[str, Any] | None:
@@ -476,9 +489,10 @@ def shared_settings(runs: Sequence[RunData]) -> dict[str, Any]:
 
 
 def run_spend(run: RunData) -> Spend:
-    """The LLM spend of one run, from its events (cost unknown if any call had no price)."""
+    """The LLM spend of one run, from its events and set-aside attempts (cost unknown if any
+    call had no price)."""
     total = Spend()
-    for event in run.events:
+    for event in run.spent_events:
         total += Spend(event.tokens_in, event.tokens_out, event.tokens_cached, event.cost_usd)
     return total
 
@@ -533,8 +547,9 @@ def _arm_summary(
         "proposals": len(search),
         "valid_rate": outcome_rate(search, Outcome.OK),
         "duplicate_rate": outcome_rate(search, Outcome.DUPLICATE),
-        "llm_calls": _total_and_mean([sum(e.llm_calls for e in run.events) for run in runs]),
-        "tokens": _total_and_mean([sum(e.tokens for e in run.events) for run in runs]),
+        "llm_calls": _total_and_mean([sum(e.llm_calls for e in run.spent_events)
+                                      for run in runs]),
+        "tokens": _total_and_mean([sum(e.tokens for e in run.spent_events) for run in runs]),
         "tokens_in": _total_and_mean([spend.tokens_in for spend in spends]),
         "tokens_out": _total_and_mean([spend.tokens_out for spend in spends]),
         "tokens_cached": _total_and_mean([spend.tokens_cached for spend in spends]),

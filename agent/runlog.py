@@ -8,6 +8,12 @@ Layout of a run directory:
     best.json         the best valid architecture so far
     summary.json      written when the run finishes (or stops)
     score_drift.json  written by `nasagent replay`: this machine's rescoring vs the recording
+    events.set-aside.jsonl     iterations whose LLM call failed in the streak that stopped
+    llm_calls.set-aside.jsonl  the run, and their calls: moved here on resume, then re-run
+                               (agent.failed_streak)
+
+The marker files of the other kinds of result folder are named here too, so that every
+command recognises every kind (agent.preflight.FOLDER_KINDS).
 """
 
 from __future__ import annotations
@@ -32,6 +38,17 @@ POPULATION_FILE = "population.json"
 BEST_FILE = "best.json"
 SUMMARY_FILE = "summary.json"
 DRIFT_FILE = "score_drift.json"
+SET_ASIDE_EVENTS_FILE = "events.set-aside.jsonl"
+SET_ASIDE_CALLS_FILE = "llm_calls.set-aside.jsonl"
+
+COMPARE_FILE = "compare.toml"
+"""A comparison's (and the demo's) plan, at the top of its folder."""
+STUDY_FILE = "study.json"
+"""A correlation study's settings and architectures (agent.correlate)."""
+METRICS_FILE = "metrics.json"
+CHECKPOINT_FILE = "checkpoint.pt"
+WEIGHTS_FILE = "weights.pt"
+"""What `nasagent train` writes (evaluator.training names them the same; a test checks)."""
 
 VOLATILE_EVENT_FIELDS = frozenset(
     {"seconds", "score_seconds", "llm_seconds", "timestamp", "rescored", "rescore_status"}

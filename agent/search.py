@@ -5,7 +5,9 @@ is dispatched right after iteration i - K has been applied (K = concurrency), so
 sees (population, history, lessons) depends only on the seed, K and the LLM replies. Results
 are applied strictly in iteration order. A resumed run rebuilds every state from the event
 log and dispatches the missing iterations at the same points, so a run killed at any moment
-and resumed writes the same events as one that was never interrupted.
+and resumed writes the same events as one that was never interrupted. A run stopped by a
+streak of failed LLM calls is the exception by design: on resume that streak is set aside and
+its iterations run again (agent.failed_streak), so the run finishes only once they succeed.
 """
 
 from __future__ import annotations
@@ -26,13 +28,24 @@ from typing import Any
 from nasagent.agent.budget import BudgetGuard
 from nasagent.agent.config import ConfigError, RunConfig, write_config
 from nasagent.agent.execution import Scoring, start_scoring
+from nasagent.agent.failed_streak import (
+    finished_at,
+    set_aside_events,
+    set_aside_record,
+    set_aside_stopping_streak,
+)
 from nasagent.agent.labels import llm_record
 from nasagent.agent.llm.base import LLMBackend
 from nasagent.agent.llm.factory import make_backend
 from nasagent.agent.mutators import MUTATORS
 from nasagent.agent.outcomes import HistoryEntry, Outcome, ScoredArch
 from nasagent.agent.population import Member, Population
-from nasagent.agent.preflight import check_resume, check_run_folder, check_run_inputs
+from nasagent.agent.preflight import (
+    check_out_folder,
+    check_resume,
+    check_run_folder,
+    check_run_inputs,
+)
 from nasagent.agent.pricing import Spend
 from nasagent.agent.progress import Progress
 from nasagent.agent.proposers import (
@@ -205,6 +218,12 @@ class SearchState:
         if best is None or self.population.better(score, best):
             self.best = event
 
+    def count_set_aside(self, events: list[Event]) -> None:
+        """Add what set-aside attempts cost (agent.failed_streak): spent, though not a result."""
+        for event in events:
+            self.tokens += event.tokens
+            self.spent += _event_spend(event)
+
     def recent_history(self) -> tuple[HistoryEntry, ...]:
         if not self.config.reflection or self.config.history_size == 0:
             return ()
@@ -289,6 +308,7 @@ class Search:
         return RunResult(self.run_dir, finished, reason, self.state.best)
 
     async def _restore_and_start(self) -> None:
+        self.state.count_set_aside(set_aside_events(self.run_dir))
         events = read_events(self.run_dir)
         initial = [e for e in events if e.phase == "init"]
         for event in initial:
@@ -553,7 +573,8 @@ class Search:
             return None
         last = "; ".join(search[-1].errors)[:300]
         return (f"all {len(search)} proposals failed at the LLM call (last: {last}); the run "
-                f"holds no LLM result: fix the backend and start a new run")
+                f"holds no LLM result: fix the backend and resume with: "
+                f"{resume_command(self.run_dir)}")
 
     def _nothing_scored(self) -> str | None:
         """Why a run in which no architecture got a score is not finished, else None."""
@@ -568,6 +589,7 @@ class Search:
         previous = _read_previous_wall(self.run_dir)
         events = read_events(self.run_dir)
         search = [e for e in events if e.phase == "search"]
+        spent_events = [*events, *set_aside_events(self.run_dir)]  # the calls were made
         write_json(self.run_dir / SUMMARY_FILE, {
             "finished": finished, "stopped_reason": reason,
             "mutator": str(self.config.mutator), "llm": llm_record(self.config),
@@ -579,7 +601,9 @@ class Search:
             "proposals": len(search), "outcomes": _count_outcomes(search),
             "valid_rate": _rate(search, Outcome.OK),
             "duplicate_rate": _rate(search, Outcome.DUPLICATE),
-            "llm_calls": sum(e.llm_calls for e in events), "tokens": sum(e.tokens for e in events),
+            "llm_calls": sum(e.llm_calls for e in spent_events),
+            "tokens": sum(e.tokens for e in spent_events),
+            "set_aside": set_aside_record(self.run_dir),
             **self.state.spent.fields(), "max_cost": self.config.max_cost,
             "max_total_tokens": self.config.max_total_tokens,
             "seed_score": self.state.seed_score, "lessons": list(self.state.lessons),
@@ -635,10 +659,14 @@ def prepare_run_dir(config: RunConfig, run_dir: Path, *, resume: bool) -> None:
     """Create a fresh run directory, or check that a resumable one is there.
 
     Raises:
-        ConfigError: `run_dir` is a file, already holds a run (fresh start), or is not a run
-            or has run more iterations than `config.iterations` (resume).
+        ConfigError: `run_dir` is a file, already holds a run or another command's result
+            (fresh start; see agent.preflight.check_out_folder), or is not a run or has run
+            more iterations than `config.iterations` (resume).
     """
-    check_run_folder(run_dir, "--resume" if resume else "--out")
+    if resume:
+        check_run_folder(run_dir, "--resume")
+    else:
+        check_out_folder(run_dir, "run")
     has_log = (run_dir / EVENTS_FILE).exists()
     if resume:
         check_resume(config, run_dir)
@@ -668,13 +696,16 @@ async def run_search_async(
     live = backend or _live_backend(config)  # before any file is written: a missing key stops here
     try:
         prepare_run_dir(config, run_dir, resume=resume)
+        set_aside = set_aside_stopping_streak(run_dir, config) if resume else None
     except BaseException:
         if live is not None:
             await live.aclose()
         raise
     shown = Progress(enabled=progress, label=label)
     shown.announce(_start_line(run_dir, resume, config))
-    if resume and _already_finished(run_dir, config):
+    if set_aside is not None:
+        shown.announce(set_aside.describe(run_dir))
+    if resume and finished_at(run_dir, config):
         return RunResult(run_dir, True, None, _best_event(run_dir))
     async with open_backend(config, run_dir, backend=live) as llm:
         proposer = make_proposer(config, llm)
@@ -716,6 +747,8 @@ def run_search(
         config: the resolved configuration (on resume: the run directory's own).
         run_dir: the run directory; created if new.
         resume: continue a run killed at any point; returns at once if it had finished.
+            Iterations lost to the streak of failed LLM calls that stopped the run are set
+            aside and run again (agent.failed_streak).
         progress: show a progress bar (plain lines when not a terminal).
         backend: an LLM backend to use instead of the one named by `config.llm` (tests).
         known_scores: events whose recorded scores are reused instead of scoring again.
@@ -772,14 +805,6 @@ async def _stop_on_sigterm(work: Coroutine[Any, Any, RunResult], run_dir: Path) 
         raise
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
-
-
-def _already_finished(run_dir: Path, config: RunConfig) -> bool:
-    path = run_dir / SUMMARY_FILE
-    if not path.exists():
-        return False
-    summary = read_json(path)
-    return bool(summary.get("finished")) and summary.get("iterations") == config.iterations
 
 
 def _best_event(run_dir: Path) -> Event | None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from nasagent.agent.config import RunConfig
+from nasagent.agent.failed_streak import set_aside_events
 from nasagent.agent.llm.base import LLMError, LLMRequest, LLMResponse, TokenUsage
 from nasagent.agent.outcomes import Outcome
 from nasagent.agent.replay import compare_events, replay_run
@@ -90,6 +91,9 @@ def test_consecutive_failures_stop_the_run_and_lose_nothing(tmp_path: Path) -> N
     resumed = run_search(config, tmp_path / "run", resume=True, progress=False)
     assert resumed.finished
     assert [e.iteration for e in search_events(tmp_path / "run")] == list(range(1, 21))
+    # the failed streak is kept beside the log, not in it: its iterations ran again
+    assert Outcome.LLM_ERROR not in {e.outcome for e in search_events(tmp_path / "run")}
+    assert [e.iteration for e in set_aside_events(tmp_path / "run")] == [1, 2, 3, 4]
 
 
 class OneShotReplies:

@@ -25,10 +25,11 @@ def demo(
     The LLM arm replays a recorded transcript exactly; the random arm runs the Zen-NAS
     operator under the same seeds, budgets and proxy. Re-running on the same --out resumes.
     """
-    from nasagent.agent.compare import run_compare
+    from nasagent.agent.compare import check_compare_folder, run_compare
     from nasagent.agent.demo import demo_plan, describe
 
     try:
+        check_compare_folder(out)
         plan = demo_plan(out, transcript)
         typer.echo(f"LLM arm: replaying fixtures/transcripts/{transcript}, recorded as:")
         typer.echo(describe(transcript))

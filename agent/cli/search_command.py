@@ -34,7 +34,7 @@ from nasagent.agent.config import (
 )
 from nasagent.agent.llm.factory import BACKENDS
 from nasagent.agent.mutators import MUTATORS
-from nasagent.agent.preflight import check_run_folder
+from nasagent.agent.preflight import check_out_folder, check_run_folder
 from nasagent.agent.runlog import CONFIG_FILE
 from nasagent.evaluator.errors import NasAgentError
 from nasagent.evaluator.proxies import PROXIES
@@ -206,7 +206,7 @@ def _resolve(
 ) -> tuple[RunConfig, Path]:
     if resume is None:
         run_dir = out or Path("runs") / time.strftime("search-%Y%m%d-%H%M%S")
-        check_run_folder(run_dir, "--out")
+        check_out_folder(run_dir, "run")
         return load_config(config, overrides), run_dir
     given = {k: v for k, v in overrides.items() if v is not None and k not in RESUME_KEYS}
     if config is not None or given:

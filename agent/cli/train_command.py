@@ -54,6 +54,7 @@ def train(
     Writes metrics.json (recipe, learning curve, top-1), learning_curve.png and weights.pt.
     Ctrl-C keeps the checkpoint of the last complete epoch; --resume continues it.
     """
+    from nasagent.agent.preflight import check_out_folder
     from nasagent.agent.train_best import default_out, resolve_target, run_resolution
     from nasagent.evaluator.datasets import load_data
     from nasagent.evaluator.training import TrainingInterrupted
@@ -63,6 +64,7 @@ def train(
         recipe = _recipe(epochs, batch_size, lr, seed, device)
         chosen = resolve_target(target, search_space)
         directory = out or default_out(chosen, data, seed)
+        check_out_folder(directory, "train")
         images = load_data(data, resolution or run_resolution(chosen.run_dir))
         result = train_arch(chosen.arch, images, recipe, directory,
                             search_space=chosen.search_space, resume=resume, progress=progress)
