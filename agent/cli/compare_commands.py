@@ -67,6 +67,9 @@ def compare(
     num_classes: NumClassesOption = None,
     structure: Annotated[str | None, Opt(
         key="structure", help="Structural rules: none or zennas.")] = None,
+    op_names: Annotated[str | None, Opt(
+        key="op_names", help="How prompts name the space's elements: standard or neutral "
+        "(every arm; an [arms.NAME] table may set its own).")] = None,
     concurrency: Annotated[int | None, Opt(
         key="concurrency", help="Proposals in flight at once, per run.")] = None,
     population: Annotated[int | None, Opt(key="population", help="Population size.")] = None,
@@ -124,7 +127,7 @@ def compare(
         "max_flops": max_flops, "max_layers": max_layers, "concurrency": concurrency,
         "population": population, "search_space": search_space, "batch_size": batch_size,
         "max_cost": max_cost, "max_total_tokens": max_total_tokens,
-        "structure": structure,
+        "structure": structure, "op_names": op_names,
         "score_rtol": score_rtol,
         "workers": workers, "threads": threads, "score_timeout": score_timeout,
         "score_memory": score_memory,

@@ -105,6 +105,14 @@ def search(
     structure: Annotated[str | None, Opt(
         key="structure", help="Structural rules: none or zennas (stem, 1x1 head, seed's strides).",
     )] = None,
+    op_names: Annotated[str | None, Opt(
+        key="op_names", help="How prompts name the space's elements: standard, or neutral (a "
+        "benchmark space's contamination control).",
+    )] = None,
+    fitness: Annotated[str | None, Opt(
+        key="fitness", help="What selection ranks by: proxy, or benchmark (the table's "
+        "accuracy: a reference upper bound, for spaces with a table).",
+    )] = None,
     proxy: Annotated[str | None, Opt(
         key="proxy", help=f"Zero-cost proxy: {PROXIES.describe()}.",
     )] = None,

@@ -48,20 +48,25 @@ def prompt_facts(
                        "here:",
         elements=tuple((scheme.spell(op), OP_DESCRIPTIONS[op]) for op in OPS),
         rules=_rules(names),
-        budget_basis="counted as NATS-Bench counts them: the parameters of every convolution, "
-                     "BatchNorm and the classifier; per image, the multiply-accumulates of every "
-                     "convolution, pooling and the classifier",
+        budget_basis=f"counted as {_benchmark(names)} counts them: the parameters of every "
+                     "convolution, BatchNorm and the classifier; per image, the "
+                     "multiply-accumulates of every convolution and the classifier",
         cost_model=_cost_model(constraints, names),
         iteration_rule=(
             "Your answer may change any number of edges: the validator checks only the format "
             "and the budgets, not how far your answer is from the parent, so choosing a whole "
-            "new cell is allowed. The random mutation it competes with (NATS-Bench's "
+            f"new cell is allowed. The random mutation it competes with ({_benchmark(names)}'s "
             "regularized evolution) changes the operation of one edge per proposal; small "
             "changes tell you what caused a score change."
         ),
         search_notes=(_scoring_note(proxy_data),),
         example=_example(space, names),
     )
+
+
+def _benchmark(names: str) -> str:
+    """The benchmark by name, except under a naming that hides it."""
+    return "NATS-Bench" if names == STANDARD_NAMING else "the benchmark"
 
 
 def _description(space: Nb201Space, names: str) -> str:
@@ -96,14 +101,15 @@ def _format(constraints: Constraints, names: str) -> tuple[str, ...]:
 
 
 def _rules(names: str) -> tuple[str, ...]:
-    valid = ", ".join(naming(names).valid)
+    scheme = naming(names)
+    valid = ", ".join(scheme.valid)
     return (
         "Exactly 3 groups, for nodes 1, 2 and 3, joined by '+'.",
         "Group i holds exactly i edges between pipes, `op~0` to `op~(i-1)` in that order; the "
         "number after `~` is the node the edge comes from.",
         f"Every edge holds one of the 5 operations: {valid}.",
-        "Any such cell is valid (all 15,625 of them); a cell in which `none` edges cut every "
-        "path from node 0 to node 3 outputs zeros.",
+        f"Any such cell is valid (all 15,625 of them); a cell in which `{scheme.spell('none')}` "
+        "edges cut every path from node 0 to node 3 outputs zeros.",
     )
 
 
