@@ -236,7 +236,7 @@ def test_resolve_plan_uses_or_checks_the_stored_plan(tmp_path: Path) -> None:
 def test_resolve_plan_defaults_for_a_new_directory(tmp_path: Path) -> None:
     plan = resolve_plan(tmp_path / "new", overrides={"iterations": 3})
     assert plan.arms == ("llm", "random") and plan.seeds == (0, 1, 2, 3, 4)
-    with pytest.raises(KeyError, match="valid: llm, random"):
+    with pytest.raises(KeyError, match="valid: llm, oracle, random"):
         resolve_plan(tmp_path / "new", arms=["llm", "evolution"])
     with pytest.raises(CompareError, match="twice"):
         resolve_plan(tmp_path / "new", seeds=[1, 1])

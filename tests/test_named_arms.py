@@ -61,7 +61,7 @@ def test_built_in_arms_still_work_next_to_named_ones(tmp_path: Path) -> None:
     plan = resolve_plan(tmp_path / "out", config_path=config_file(tmp_path),
                         arms=["llm", "stand_in", "random"], seeds=[0])
     assert str(plan.run_config("llm", 0).mutator) == "llm"
-    with pytest.raises(KeyError, match="valid: gpt4o, llm, random, stand_in"):
+    with pytest.raises(KeyError, match="valid: gpt4o, llm, oracle, random, stand_in"):
         resolve_plan(tmp_path / "out", config_path=config_file(tmp_path), arms=["gpt5"])
 
 

@@ -33,8 +33,10 @@ PACKAGES = {"__init__.py", "py.typed", "agent", "evaluator", "prompts", "fixture
 CODE_ROOTS = ("nasagent", "agent", "evaluator", "prompts", "fixtures")
 SHIPPED_DATA = ("nasagent/py.typed", "prompts/**/*.j2", "fixtures/transcripts/**/*.jsonl",
                 "fixtures/transcripts/**/*.json", "fixtures/transcripts/**/*.toml",
-                "fixtures/architectures/*.txt")
-"""The data the demo, `replay` and the prompts read; nothing else that is not code ships."""
+                "fixtures/architectures/*.txt", "evaluator/spaces/nb201/data/*.csv.gz",
+                "evaluator/spaces/nb201/data/*.md")
+"""The data the demo, `replay`, the prompts and the NB201 spaces (their accuracy table and its
+source) read; nothing else that is not code ships."""
 TEST_ONLY = ("fixtures/responses/",)
 """Test inputs: in the repository and the sdist, never in the wheel."""
 
@@ -139,7 +141,8 @@ def test_the_wheel_holds_exactly_the_package_templates_and_transcripts(
                    "nasagent/agent/cli/app.py", "nasagent/evaluator/torch_proxies.py",
                    *(f"nasagent/{path}" for path in TEMPLATES),
                    f"{TRANSCRIPT}/llm_calls.jsonl", f"{TRANSCRIPT}/config.toml",
-                   "nasagent/fixtures/architectures/zennas-reference.txt"):
+                   "nasagent/fixtures/architectures/zennas-reference.txt",
+                   "nasagent/evaluator/spaces/nb201/data/nats_tss_accuracy.csv.gz"):
         assert needed in names, needed
     assert not any("responses" in name for name in names)
 
@@ -183,6 +186,16 @@ def test_a_scripted_search_runs_three_iterations(installed: Installed, cwd: Path
     assert result["finished"] and result["best_arch"]
     events = (cwd / "run" / "events.jsonl").read_text().splitlines()
     assert sum(json.loads(line)["phase"] == "search" for line in events) == 3
+
+
+def test_an_nb201_search_reads_the_shipped_table(installed: Installed, cwd: Path) -> None:
+    done = run(installed.nasagent, "search", "--search-space", "nb201-cifar10", "--llm",
+               "scripted", "--proxy", "params", "--iterations", "2", "--out", "nb201",
+               "--no-progress", cwd=cwd)
+    assert json.loads(done.stdout.strip().splitlines()[-1])["finished"]
+    events = [json.loads(line) for line in (cwd / "nb201" / "events.jsonl").open()]
+    seed = events[0]
+    assert seed["truth"]["index"] == 0 and seed["truth"]["test_accuracy"] == 85.863333
 
 
 def test_the_shipped_transcript_replays(installed: Installed, cwd: Path) -> None:
