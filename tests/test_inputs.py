@@ -191,7 +191,8 @@ def test_prompt_states_the_imagenet_budgets() -> None:
 
 @pytest.mark.parametrize(("flags", "expected"), [
     (["--search-space", "bogus"],
-     "unknown search space 'bogus'; valid: all, nb201-cifar10, nb201-cifar100, nb201-imagenet16, zennas-cifar, zennas-imagenet"),
+     "unknown search space 'bogus'; valid: all, nb201-cifar10, nb201-cifar100, "
+     "nb201-imagenet16, zennas-cifar, zennas-imagenet"),
     (["--proxy", "bogus"], "unknown proxy 'bogus'"),
     (["--llm", "bogus:x"], "unknown LLM backend 'bogus'"),
     (["--llm", "manual:"], "needs a folder"),
