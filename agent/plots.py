@@ -93,22 +93,10 @@ def plot_best_so_far(
     Returns:
         The paths written: PNG, PDF and CSV.
     """
-    figure = Figure(figsize=(7, 4.5))
-    axes = figure.add_subplot()
-    arms = list(curves)
-    for arm, seeded in curves.items():
-        label = (labels or {}).get(arm, arm)
-        _draw_band(axes, label, [curve for _, curve in seeded], arm_colour(arm, arms))
+    figure, axes = _curves_figure(curves, labels)
     _log_scale_if_wide(axes, [v for _, c in _all(curves) for v in c])
-    axes.set_xlabel("search iteration (proposals, invalid ones included)")
     axes.set_ylabel(f"best-so-far {score_label(proxy, higher_is_better)}")
-    axes.grid(alpha=0.3)
-    if arms:
-        axes.legend(loc="best")
-    paths = _save(figure, stem)
-    csv_path = stem.with_suffix(".csv")
-    _write_curve_csv(curves, csv_path)
-    return [*paths, csv_path]
+    return _save_curves(figure, axes, curves, stem)
 
 
 def plot_truth_so_far(
@@ -124,18 +112,33 @@ def plot_truth_so_far(
     Returns:
         The paths written: PNG, PDF and CSV.
     """
+    figure, axes = _curves_figure(curves, labels)
+    axes.axhline(best, color="black", linestyle="--", linewidth=1,
+                 label=f"best cell of the table ({best:.2f}%)")
+    axes.set_ylabel("test accuracy (%) of the best so far")
+    return _save_curves(figure, axes, curves, stem)
+
+
+def _curves_figure(
+    curves: Mapping[str, Sequence[tuple[int, Curve]]], labels: Mapping[str, str] | None
+) -> tuple[Figure, Axes]:
+    """A figure with one mean line and min-max band per arm against the search iteration."""
     figure = Figure(figsize=(7, 4.5))
     axes = figure.add_subplot()
     arms = list(curves)
     for arm, seeded in curves.items():
         label = (labels or {}).get(arm, arm)
         _draw_band(axes, label, [curve for _, curve in seeded], arm_colour(arm, arms))
-    axes.axhline(best, color="black", linestyle="--", linewidth=1,
-                 label=f"best cell of the table ({best:.2f}%)")
     axes.set_xlabel("search iteration (proposals, invalid ones included)")
-    axes.set_ylabel("test accuracy (%) of the best so far")
     axes.grid(alpha=0.3)
-    axes.legend(loc="best")
+    return figure, axes
+
+
+def _save_curves(
+    figure: Figure, axes: Axes, curves: Mapping[str, Sequence[tuple[int, Curve]]], stem: Path
+) -> list[Path]:
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(loc="best")
     paths = _save(figure, stem)
     csv_path = stem.with_suffix(".csv")
     _write_curve_csv(curves, csv_path)
