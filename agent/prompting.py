@@ -41,7 +41,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from nasagent.agent.outcomes import HistoryEntry, Outcome, ScoredArch
 from nasagent.agent.population import SEED_PARENT_THRESHOLD
 from nasagent.evaluator.proxies import PROXIES
-from nasagent.evaluator.spaces.base import STANDARD_NAMING, Cost, Metric, SearchSpace
+from nasagent.evaluator.spaces.base import (
+    STANDARD_NAMING,
+    Cost,
+    Metric,
+    PromptFacts,
+    SearchSpace,
+)
 from nasagent.evaluator.validation import Constraints, check_string
 from nasagent.prompts import LATEST_PROMPT_VERSION, PROMPT_VERSIONS, render, versioned
 
@@ -229,7 +235,7 @@ def _space_context(settings: PromptSettings) -> dict[str, Any]:
             "answer_json": answer_json(settings.shown(example.answer), settings.proxy, None),
         },
         "no_budget": _no_budget_line(space),
-        "noise": _noise(settings),
+        "noise": _noise(settings, facts),
     }
 
 
@@ -237,13 +243,15 @@ def _options(settings: PromptSettings) -> dict[str, Any]:
     return {"op_names": settings.op_names, "residual": settings.search.residual}
 
 
-def _noise(settings: PromptSettings) -> str:
-    """What the prompt says about the proxy's noise between near-identical networks."""
+def _noise(settings: PromptSettings, facts: PromptFacts | None = None) -> str:
+    """What the prompt says about the proxy's noise between near-identical networks (from the
+    space's facts, computed here unless given)."""
     space, proxy = settings.space, settings.proxy
     if settings.version in LEGACY_VERSIONS:
         context = space.legacy_prompt_context(settings.version, settings.constraints, proxy)
         return str(context["noise"])
-    stated = space.prompt_facts(settings.constraints, _options(settings)).noise.get(proxy)
+    facts = facts or space.prompt_facts(settings.constraints, _options(settings))
+    stated = facts.noise.get(proxy)
     return stated or (
         f"The noise of {proxy} between near-identical networks of this search space has not "
         f"been measured; do not read much into small score differences."
