@@ -22,15 +22,17 @@ Figures. Every network and twin is scored with score seeds 0..`--score-seeds`-1 
 random weights and input batch). A network's spread is the standard deviation over score seeds,
 divided by the mean's magnitude for linear-scale proxies (GradNorm, SynFlow) and in score units
 for log-scale ones (Zen, NASWOT). Reported per proxy: n, median, 90th percentile and maximum of
-the spread overall, per depth bucket, per parameter bucket and per layer count, with Spearman's
-rho of the spread against layers, conv depth, parameters and the score itself. Per network/twin
+the spread overall, per depth bucket, per conv-depth bucket (`conv_depth`: convolutions on the
+main path), per parameter bucket and per layer count, with Spearman's rho of the spread against
+layers, conv depth, parameters and the score itself. Per network/twin
 pair: the size of the difference under one score seed (what the model compares in a run;
 relative to the network's score for linear-scale proxies), the standard deviation over score
 seeds of that difference (the part the draw decides) and how often a score seed orders the pair
 against the order of their seed-averaged scores. `seed_one_block` repeats the earlier sample
 (the seed and 7 one-block mutations of it) for comparison. `--cache` keeps every score in a
-JSONL file, so an interrupted run resumes. `agent.prompting.PROXY_NOISE` holds the figure the
-prompt states.
+JSONL file, so an interrupted run resumes (`scoring_seconds` then counts only the scores computed
+in this run; `scores_read_from_cache` says how many were read). `agent.prompting.PROXY_NOISE`
+holds the figure the prompt states.
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ DEPTH_BUCKETS: tuple[tuple[int, int], ...] = ((1, 8), (9, 12), (13, 15), (16, 18
 PARAM_BUCKETS: tuple[tuple[int, int], ...] = (
     (0, 250_000), (250_001, 500_000), (500_001, 750_000), (750_001, 1_000_000),
 )
+CONV_DEPTH_BUCKETS: tuple[tuple[int, int], ...] = ((1, 20), (21, 40), (41, 60), (61, 200))
+"""Convolutions on the main path (`conv_depth`): the seed has 10; a K1KXK1 sub-layer adds 6."""
 LOG_SCALE_PROXIES = frozenset({"zen", "naswot"})
 """Proxies whose score is a logarithm: their spread is a plain standard deviation."""
 CONVS_PER_SUB_LAYER = {Family.CONV: 1, Family.KXKX: 2, Family.K1KXK1: 6, Family.IDW: 6}
@@ -264,6 +268,8 @@ class Scorer:
     cache: dict[tuple[str, str, int], float | None] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     """CPU seconds spent scoring, by proxy (scores read from the cache cost none)."""
+    cached: int = 0
+    """Scores read from the cache file at the start."""
 
     def load(self) -> None:
         if self.cache_path is None or not self.cache_path.exists():
@@ -272,6 +278,7 @@ class Scorer:
             row = json.loads(line)
             if row["batch_size"] == self.batch_size:
                 self.cache[(row["arch"], row["proxy"], row["seed"])] = row["score"]
+        self.cached = len(self.cache)
 
     def scores(self, arch: str, proxy: str, seeds: int) -> list[float | None]:
         """The scores under score seeds 0..seeds-1; None where scoring failed."""
@@ -410,6 +417,10 @@ def by_depth(row: Row) -> str | None:
     return bucket_of(row.network.layers, DEPTH_BUCKETS)
 
 
+def by_conv_depth(row: Row) -> str | None:
+    return bucket_of(row.network.conv_depth, CONV_DEPTH_BUCKETS)
+
+
 def by_params(row: Row) -> str | None:
     return bucket_of(row.network.params, PARAM_BUCKETS)
 
@@ -422,6 +433,7 @@ def proxy_report(rows: Sequence[Row], left_out: int, proxy: str) -> dict[str, An
         "networks_left_out_for_failed_scores": left_out,
         "overall": group_figures(rows),
         "by_depth": {k: group_figures(v) for k, v in grouped(rows, by_depth).items()},
+        "by_conv_depth": {k: group_figures(v) for k, v in grouped(rows, by_conv_depth).items()},
         "by_params": {k: group_figures(v) for k, v in grouped(rows, by_params).items()},
         "by_layers": {
             str(k): summary(r.spread for r in v)
@@ -528,7 +540,9 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
         "sampling": {"pool": len(pool), "networks": len(networks),
                      "walks": {w: sum(n.walk == w for n in networks) for w in WALKS},
                      "depth_buckets": [f"{a}-{b}" for a, b in DEPTH_BUCKETS],
+                     "conv_depth_buckets": [f"{a}-{b}" for a, b in CONV_DEPTH_BUCKETS],
                      "param_buckets": [f"{a}-{b}" for a, b in PARAM_BUCKETS]},
+        "scores_read_from_cache": scorer.cached,
         "scoring_seconds": {"wall": time.perf_counter() - start,
                             "cpu": time.process_time() - cpu,
                             "cpu_by_proxy": scorer.seconds},

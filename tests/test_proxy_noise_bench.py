@@ -83,6 +83,9 @@ def test_a_small_run_writes_every_figure(tmp_path: Path) -> None:
     assert set(params["overall"]["pairs"]) == set(proxy_noise.TWINS)
     assert report["proxies"]["synflow"]["overall"]["spread"]["n"] == len(report["networks"])
     assert report["seed_one_block"]["synflow"]["networks"] == proxy_noise.SEED_MUTANTS + 1
+    groups = report["proxies"]["synflow"]["by_conv_depth"].values()
+    assert sum(group["spread"]["n"] for group in groups) == len(report["networks"])
     scored = len(cache.read_text(encoding="utf-8").splitlines())
     proxy_noise.main(argv)  # resumes from the cache: nothing scored again
     assert len(cache.read_text(encoding="utf-8").splitlines()) == scored
+    assert json.loads(out.read_text(encoding="utf-8"))["scores_read_from_cache"] == scored
