@@ -226,3 +226,16 @@ def test_the_loop_shows_rejected_proposals_costs_and_the_best_to_the_model(
     last = [r for r in backend.requests if r.purpose == "mutation"][-1].messages[1].content
     assert "Best architecture so far (score" in last and "iteration 1): " + CHILD in last
     assert "; you expected 8.5" in last and "(budget 1,000,000)" in last
+
+
+def test_v3_states_the_noise_measured_across_the_depths_the_search_reaches() -> None:
+    settings = PromptSettings(constraints=CIFAR)
+    system = mutation_messages(CIFAR_SEED, None, settings)[0]["content"]
+    assert "grows with depth" in system and "16-18 layers 24% (90% of networks below 44%)" in system
+    assert "reverses which of two near-identical networks scores higher in 27% of draws" in system
+    assert "9.6%" not in system  # version 2's one-block figure
+    zen = mutation_messages(CIFAR_SEED, None, PromptSettings(constraints=CIFAR, proxy="zen"))
+    assert "16-18 layers 0.36 (90% of networks below 0.51)" in zen[0]["content"]
+    imagenet = PromptSettings(constraints=Constraints(search_space="zennas-imagenet"))
+    assert "has not been measured" in mutation_messages(IMAGENET_SEED, None,
+                                                        imagenet)[0]["content"]

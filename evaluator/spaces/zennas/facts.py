@@ -123,6 +123,68 @@ def legacy_noise_sentence(proxy: str) -> str:
     )
 
 
+@dataclass(frozen=True)
+class NoiseBand:
+    """A proxy's measured noise for Zen-NAS networks of `low`..`high` layers (sum of
+    sub_layers): over the networks of that depth, the median and 90th percentile of one
+    network's standard deviation over score seeds (relative to the score, or in score units)."""
+
+    low: int
+    high: int
+    median: float
+    p90: float
+
+
+@dataclass(frozen=True)
+class DepthNoise:
+    """How a proxy's noise grows with depth, and how often the draw alone reverses which of two
+    near-identical networks (one width +-8 channels or one sub_layers +-1) scores higher."""
+
+    relative: bool
+    bands: tuple[NoiseBand, ...]
+    flip_rate: float
+
+    def amount(self, value: float) -> str:
+        return f"{value:.0%}" if self.relative else f"{value:.2g}"
+
+    def sentence(self, proxy: str) -> str:
+        unit = "of its value" if self.relative else "in score units"
+        rows = "; ".join(f"{b.low}-{b.high} layers {self.amount(b.median)} (90% of networks "
+                         f"below {self.amount(b.p90)})" for b in self.bands)
+        return (
+            f"Noise: re-drawing only the random weights and input batch (the score seed) moves "
+            f"the {proxy} score of one network by a standard deviation {unit} that grows with "
+            f"depth (deep stacks of bottleneck blocks at the top of each range): {rows}; "
+            f"measured on 96 networks across the zennas-cifar budgets (1e6 parameters, 18 "
+            f"layers, 32x32 inputs). In a run the score seed is "
+            f"fixed, so a network always gets the same score, but the draw reverses which of two "
+            f"near-identical networks scores higher in {self.flip_rate:.0%} of draws: a "
+            f"difference smaller than about twice the figure for the parent's depth may owe it "
+            f"to the draw, not to the change."
+        )
+
+
+NOISE: dict[str, DepthNoise] = {
+    # bench/results/proxy_noise.json: OMP_NUM_THREADS=1 .venv/bin/python bench/proxy_noise.py
+    # --per-bucket 24 --score-seeds 5 --threads 1 (2026-12-06, the 2-core AMD EPYC machine,
+    # torch 2.13 CPU): 96 zennas-cifar networks stratified by depth and size, 5 score seeds,
+    # batch 64; the pair flips are against a one-step "nudge" twin.
+    "gradnorm": DepthNoise(True, (NoiseBand(1, 8, 0.095, 0.165), NoiseBand(9, 12, 0.119, 0.363),
+                                  NoiseBand(13, 15, 0.124, 0.274), NoiseBand(16, 18, 0.237, 0.439)),
+                           0.27),
+    "zen": DepthNoise(False, (NoiseBand(1, 8, 0.063, 0.13), NoiseBand(9, 12, 0.14, 0.54),
+                              NoiseBand(13, 15, 0.16, 0.37), NoiseBand(16, 18, 0.36, 0.51)), 0.13),
+    "naswot": DepthNoise(False, (NoiseBand(1, 8, 0.17, 0.29), NoiseBand(9, 12, 0.22, 0.48),
+                                 NoiseBand(13, 15, 0.21, 0.31), NoiseBand(16, 18, 0.22, 0.40)),
+                         0.12),
+    "synflow": DepthNoise(True, (NoiseBand(1, 8, 0.20, 0.43), NoiseBand(9, 12, 0.29, 0.55),
+                                 NoiseBand(13, 15, 0.32, 1.39), NoiseBand(16, 18, 0.37, 1.33)),
+                          0.34),
+}
+"""The noise prompt version 3 states for the Zen-NAS CIFAR budgets (measured across the depths
+and widths the search reaches; version 2 froze the one-block figure of `LEGACY_NOISE`)."""
+
+
 # ---- pieces shared by every prompt version -------------------------------------------------
 
 
@@ -262,6 +324,7 @@ def prompt_facts(space: ZenNasSpace, constraints: Constraints, residual: bool) -
             "model: no additions and no projections); shortcuts count in the budgets but not "
             "in the score.",
         ),
+        noise={proxy: figure.sentence(proxy) for proxy, figure in space.noise.items()},
         example=worked_example(space),
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nasagent.evaluator.spaces.base import (
@@ -83,6 +83,8 @@ class ZenNasSpace(SearchSpace):
     description: str
     defaults: SpaceDefaults
     freeze_head_conv: bool = False
+    noise: Mapping[str, facts.DepthNoise] = field(default_factory=dict)
+    """The proxies' measured noise the prompt states (measured for the CIFAR task)."""
 
     metrics = ZENNAS_METRICS
     prompt_versions = (1, 2, 3)
@@ -215,6 +217,7 @@ ZENNAS_SPACES = (
         "Zen-NAS XXBL space (CIFAR scripts): SuperConv, ResNet basic (KXKX) and bottleneck "
         "(K1KXK1) blocks.",
         CIFAR_DEFAULTS,
+        noise=facts.NOISE,
     ),
     ZenNasSpace(
         "zennas-imagenet",
@@ -231,6 +234,7 @@ ZENNAS_SPACES = (
         (K1KXK1_OPS, KXKX_OPS, IDW_OPS),
         "Every registered super block (with the CIFAR task's defaults).",
         CIFAR_DEFAULTS,
+        noise=facts.NOISE,
     ),
 )
 """The built-in Zen-NAS spaces, in registration order."""
