@@ -24,16 +24,25 @@ FAST = {"batch_size": 8, "proxy": "params", "concurrency": 1}
 
 
 @pytest.fixture(scope="module")
-def recording(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A call record made with the Python API and the scripted stand-in, and its child."""
-    path = tmp_path_factory.mktemp("api") / "calls.jsonl"
-    result = nasagent.mutate(CIFAR_SEED, mutator="llm", llm="scripted", seed=2, record=path)
-    assert result.arch is not None
-    return path, result.arch
+def recording(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, int]:
+    """A call record made with the Python API and the scripted stand-in, and its child.
+
+    The scripted mutation is drawn from the request's hash, so a prompt change can make seed 2
+    draw a no-op; the first seed from 2 whose child differs from the parent is recorded.
+    """
+    folder = tmp_path_factory.mktemp("api")
+    for seed in range(2, 12):
+        path = folder / f"calls-{seed}.jsonl"
+        result = nasagent.mutate(CIFAR_SEED, mutator="llm", llm="scripted", seed=seed,
+                                 record=path)
+        if result.outcome is nasagent.Outcome.OK:
+            assert result.arch is not None
+            return path, result.arch, seed
+    raise AssertionError("the scripted stand-in changed nothing for seeds 2..11")
 
 
-def test_the_recording_names_its_model(recording: tuple[Path, str], tmp_path: Path) -> None:
-    path, _ = recording
+def test_the_recording_names_its_model(recording: tuple[Path, str, int], tmp_path: Path) -> None:
+    path, _, _ = recording
     assert recorded_model(path) == "scripted"
     headed = tmp_path / "headed.jsonl"
     headed.write_text(json.dumps({TRANSCRIPT_HEADER_KEY: {"model": "prose"}}) + "\n"
@@ -43,17 +52,17 @@ def test_the_recording_names_its_model(recording: tuple[Path, str], tmp_path: Pa
     assert RunConfig(llm=f"replay:{path}").llm_model == "scripted"
 
 
-def test_the_python_api_replays_without_naming_the_model(recording: tuple[Path, str]) -> None:
-    path, child = recording
-    replayed = nasagent.mutate(CIFAR_SEED, mutator="llm", llm=f"replay:{path}", seed=2)
+def test_the_python_api_replays_without_naming_the_model(recording: tuple[Path, str, int]) -> None:
+    path, child, seed = recording
+    replayed = nasagent.mutate(CIFAR_SEED, mutator="llm", llm=f"replay:{path}", seed=seed)
     assert replayed.outcome is nasagent.Outcome.OK and replayed.arch == child
-    same = nasagent.mutate(CIFAR_SEED, mutator="llm", llm=f"replay:{path}", seed=2,
+    same = nasagent.mutate(CIFAR_SEED, mutator="llm", llm=f"replay:{path}", seed=seed,
                            config={"model": "scripted"})
     assert same.arch == child
 
 
-def test_a_model_the_recording_does_not_hold_is_refused(recording: tuple[Path, str]) -> None:
-    path, _ = recording
+def test_a_model_the_recording_does_not_hold_is_refused(recording: tuple[Path, str, int]) -> None:
+    path, _, _ = recording
     with pytest.raises(ConfigError, match="the recording .* holds \\('scripted'\\)"):
         nasagent.mutate(CIFAR_SEED, mutator="llm", llm=f"replay:{path}",
                         config={"model": "gpt-4o"})
@@ -63,10 +72,11 @@ def test_a_model_the_recording_does_not_hold_is_refused(recording: tuple[Path, s
 
 
 def test_the_mutate_command_replays_and_names_the_recorded_model(
-    recording: tuple[Path, str]
+    recording: tuple[Path, str, int]
 ) -> None:
-    path, child = recording
-    base = ["mutate", CIFAR_SEED, "--mutator", "llm", "--llm", f"replay:{path}", "--seed", "2"]
+    path, child, seed = recording
+    base = ["mutate", CIFAR_SEED, "--mutator", "llm", "--llm", f"replay:{path}",
+            "--seed", str(seed)]
     result = CliRunner().invoke(app, [*base, "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["arch"] == child
