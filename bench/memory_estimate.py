@@ -2,8 +2,9 @@
 
 For each architecture and proxy a fresh process imports torch and nasagent, reads its resident
 memory (RSS), scores the architecture once (torch threads fixed) and reads its peak RSS
-(`resource.getrusage`). The need is the peak minus the resident memory before scoring (torch
-and nasagent themselves excluded: an idle process holds them whatever it scores). Printed
+(VmHWM of /proc/self/status, which starts afresh at exec; `ru_maxrss` would keep the peak of
+the process that started it). The need is the peak minus the resident memory before scoring
+(torch and nasagent themselves excluded: an idle process holds them whatever it scores). Printed
 beside each need: the estimate and its ratio to the need, which must stay above 1 for the
 estimate to be an upper bound (README: the memory cap, `max_memory`). The pseudo-proxy
 `train` takes one SGD step (momentum, Nesterov) of the training network instead, at the
@@ -68,8 +69,6 @@ CASES: tuple[tuple[str, str, str], ...] = (
 
 def measure(space: str, arch: str, proxy: str, batch_size: int, threads: int) -> dict[str, Any]:
     """In this process: score once and return the need (peak RSS over the RSS before)."""
-    import resource
-
     import psutil
     import torch
 
@@ -89,11 +88,19 @@ def measure(space: str, arch: str, proxy: str, batch_size: int, threads: int) ->
     before = psutil.Process().memory_info().rss
     status, seconds = train_step(searched, parsed, settings) if proxy == TRAIN else (
         _scored(parsed, settings))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    peak = peak_rss()
     return {"status": status, "seconds": seconds,
             "before_mb": before / MB, "need_mb": (peak - before) / MB,
             "estimate_mb": estimate.bytes / MB, "params": estimate.params,
             "activations": estimate.activations}
+
+
+def peak_rss() -> int:
+    """This address space's peak resident bytes since exec (Linux: VmHWM)."""
+    for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024  # kB
+    raise RuntimeError("no VmHWM in /proc/self/status: this benchmark needs Linux")
 
 
 def _scored(parsed: Any, settings: Any) -> tuple[str, float]:

@@ -29,8 +29,6 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-import psutil
-
 from nasagent.evaluator.errors import NasAgentError
 
 if TYPE_CHECKING:
@@ -70,6 +68,8 @@ class MemoryCapError(NasAgentError, ValueError):
 def machine_memory() -> int:
     """Bytes of physical memory this process may use: psutil's total, or a smaller cgroup
     limit (a container's)."""
+    import psutil  # only when a cap is resolved: commands that check nothing start faster
+
     total = int(psutil.virtual_memory().total)
     limits = [limit for path in CGROUP_LIMITS if (limit := _cgroup_limit(path)) is not None]
     return min([total, *limits])
