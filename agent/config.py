@@ -7,8 +7,9 @@ secrets (API keys come from the environment only).
 A search space brings its task's defaults (seed architecture, resolution, classes, budgets;
 `SpaceDefaults` in evaluator.spaces.base): a key that is not given takes its space's value.
 A budget of 0 or "none" means no budget, in TOML, in flags and in every command: the
-architecture budgets, the spend budgets (`max_cost`, `max_total_tokens`) and the per-scoring
-limits (`score_timeout`, `score_memory`) alike.
+architecture budgets, the spend budgets (`max_cost`, `max_total_tokens`), the per-scoring
+limits (`score_timeout`, `score_memory`) and the memory cap (`max_memory`, whose default
+"auto" is half this machine's memory: evaluator.memory) alike.
 """
 
 from __future__ import annotations

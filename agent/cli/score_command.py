@@ -126,7 +126,8 @@ def input_name(index: int, text: str) -> str:
 
 
 def score_row(
-    text: str, settings: ScoreSettings, scorer: Callable[[Any, ScoreSettings], ScoreResult] = score
+    text: str, settings: ScoreSettings,
+    scorer: Callable[[Any, ScoreSettings], ScoreResult] | None = None,
 ) -> dict[str, Any]:
     """Check and score one input; the JSON object `nasagent score --json` prints for it.
 
@@ -138,7 +139,7 @@ def score_row(
     if not report.valid or arch is None:
         return _row(text, report.canonical, settings.proxy, None, ProxyStatus.INVALID, 0.0,
                     settings.seed, "; ".join(report.error_lines()))
-    result = scorer(arch, settings)
+    result = (scorer or score)(arch, settings)
     return _row(text, report.canonical, result.proxy, result.score, result.status,
                 result.seconds, result.seed, result.message)
 

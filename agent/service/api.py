@@ -48,7 +48,7 @@ from nasagent.agent.service.errors import ServiceError
 from nasagent.agent.service.guard import remote_config
 from nasagent.agent.session import backend_options
 from nasagent.evaluator.errors import NasAgentError
-from nasagent.evaluator.proxies import ScoreResult, ScoreSettings, get_proxy, resolve_device, score
+from nasagent.evaluator.proxies import ScoreResult, ScoreSettings, get_proxy, resolve_device
 from nasagent.evaluator.validation import Constraints, check_string
 
 __all__ = [
@@ -136,7 +136,7 @@ def refuse_over_cap(archs: list[str], settings: ScoreSettings) -> None:
 
 
 def score_rows(
-    archs: list[str], settings: ScoreSettings, scorer: Scorer = score
+    archs: list[str], settings: ScoreSettings, scorer: Scorer | None = None
 ) -> list[dict[str, Any]]:
     """The `score --json` row of each block string (CPU-heavy: call it off the event loop);
     `scorer` scores one valid architecture (the service's: in a worker process)."""
