@@ -7,8 +7,9 @@ secrets (API keys come from the environment only).
 A search space brings its task's defaults (seed architecture, resolution, classes, budgets;
 `SpaceDefaults` in evaluator.spaces.base): a key that is not given takes its space's value.
 A budget of 0 or "none" means no budget, in TOML, in flags and in every command: the
-architecture budgets, the spend budgets (`max_cost`, `max_total_tokens`) and the per-scoring
-limits (`score_timeout`, `score_memory`) alike.
+architecture budgets, the spend budgets (`max_cost`, `max_total_tokens`), the per-scoring
+limits (`score_timeout`, `score_memory`) and the memory cap (`max_memory`, whose default
+"auto" is half this machine's memory: evaluator.memory) alike.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ from nasagent.agent.task_defaults import (
 )
 from nasagent.evaluator import CIFAR_SEED
 from nasagent.evaluator.errors import NasAgentError
-from nasagent.evaluator.proxies import PROXIES
+from nasagent.evaluator.memory import AUTO as AUTO_CAP
+from nasagent.evaluator.memory import read_cap
+from nasagent.evaluator.proxies import PROXIES, ScoreSettings
 from nasagent.evaluator.registry import Registry
 from nasagent.evaluator.spaces import SEARCH_SPACES
 from nasagent.prompts import LATEST_PROMPT_VERSION, PROMPT_VERSIONS, UNVERSIONED_PROMPT_VERSION
@@ -66,9 +69,11 @@ RZNAS_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)
 
 EXECUTION_KEYS = (
     "executor", "workers", "threads", "score_timeout", "score_memory", "ray_address",
+    "max_memory",
 )
 """Where and how scorings run. They never change a score, so a resumed run or a re-run
-compare may set them anew; everything else is fixed when a run starts."""
+compare may set them anew; everything else is fixed when a run starts. (`max_memory` decides
+whether an architecture this machine cannot hold is scored at all, never its score.)"""
 
 LIMIT_KEYS = ("score_timeout", "score_memory")
 
@@ -163,6 +168,10 @@ class RunConfig(BaseModel):
     """Resident MB (2**20 bytes) a scoring's worker may reach before the scoring becomes
     `score_failed` (needs workers; see agent.workerpool, and agent.ray_scoring for Ray)."""
     ray_address: str | None = None
+    max_memory: float | Literal["auto"] | None = AUTO_CAP
+    """The memory cap in MB (evaluator.memory): a proposal whose estimated memory to score is
+    over it is `over_budget` and never built; a seed over it is refused. "auto": half this
+    machine's memory, resolved where the run scores; 0 or "none": no cap."""
 
     @field_validator("mutator", "search_space", "proxy")
     @classmethod
@@ -222,6 +231,17 @@ class RunConfig(BaseModel):
     @classmethod
     def _limit(cls, value: Any) -> Any:
         return parse_budget(value, off="no limit")
+
+    @field_validator("max_memory", mode="before")
+    @classmethod
+    def _memory_cap(cls, value: Any) -> Any:
+        return AUTO_CAP if isinstance(value, str) and value.strip().lower() == AUTO_CAP else (
+            read_cap(value))
+
+    @property
+    def memory_cap_mb(self) -> float | None:
+        """`max_memory` in MB on this machine ("auto" resolved; None: no cap)."""
+        return read_cap(self.max_memory)
 
     @field_validator("temperature", mode="before")
     @classmethod
@@ -301,6 +321,19 @@ class RunConfig(BaseModel):
             entries[self.llm_model] = Price(input=self.price_in, output=self.price_out)
         return PriceTable(entries)
 
+
+def score_settings_for(config: RunConfig) -> ScoreSettings:
+    """The proxy settings of a run configuration."""
+    return ScoreSettings(
+        proxy=config.proxy, batch_size=config.batch_size, resolution=config.resolution,
+        num_classes=config.num_classes, seed=config.score_seed, repeats=config.repeats,
+        device=config.device, residual=config.residual, search_space=config.search_space,
+        max_memory=config.memory_cap_mb,
+    )
+
+
+OFF_WRITTEN_KEYS = (*ARCH_BUDGET_KEYS, "max_memory")
+"""Keys whose default is not "off", so that off is written as "none" (TOML has no null)."""
 
 COMPARE_ONLY_KEYS = ("arms", "baseline")
 """Keys of a config file that `compare` reads ([arms.NAME] tables, `baseline`)."""
@@ -433,7 +466,7 @@ def toml_values(config: RunConfig, *, exclude: frozenset[str] = frozenset()) -> 
     reading it back does not take the search space's default); other None values are left out.
     """
     data = config.model_dump(mode="json", exclude=set(exclude))
-    for key in ARCH_BUDGET_KEYS:
+    for key in OFF_WRITTEN_KEYS:
         if key in data and data[key] is None:
             data[key] = NO_BUDGET
     return drop_none(data)

@@ -28,6 +28,7 @@ from nasagent.agent.outcomes import Count
 from nasagent.agent.runlog import STUDY_FILE, read_json, write_json
 from nasagent.evaluator import CIFAR_SEED
 from nasagent.evaluator.errors import NasAgentError
+from nasagent.evaluator.memory import MemoryCapError, memory_refusal
 from nasagent.evaluator.proxies import PROXIES, ScoreResult, ScoreSettings, score
 from nasagent.evaluator.spaces import get_space
 from nasagent.evaluator.spaces.base import Mutator
@@ -154,28 +155,37 @@ def _stored_study(out: Path) -> Study | None:
 # ---- sampling -----------------------------------------------------------------------------
 
 
-def sample_architectures(settings: StudySettings, constraints: Constraints) -> list[str]:
+def sample_architectures(
+    settings: StudySettings, constraints: Constraints, max_memory: float | None = None
+) -> list[str]:
     """N distinct valid architectures: random-mutation chains of the seed, stratified by size.
 
     Each chain applies 1..max_chain Zen-NAS mutations, keeping a step only when the child is
-    valid under `constraints`, so the walk stays inside the budgets. The distinct end points
-    are sorted by parameter count, cut into N equal strata and one is drawn from each.
+    valid under `constraints` and within the memory cap `max_memory` (MB, to score and to
+    train; None: no cap), so the walk stays inside the budgets. The distinct end points are
+    sorted by parameter count, cut into N equal strata and one is drawn from each.
 
     Raises:
-        StudyError: the seed is invalid, or too few distinct architectures were found.
+        StudyError: the seed is invalid or over the memory cap, or too few distinct
+            architectures were found.
     """
     space = constraints.space
     seed = space.decode(settings.seed_arch).architecture
     report = check(seed, constraints)
     if not report.valid:
         raise StudyError(f"the seed architecture is invalid here: {report.error_lines()[0]}")
+    over_cap = _memory_check(settings, constraints, max_memory)
+    refusal = over_cap(seed, "seed_arch")
+    if refusal is not None:
+        raise StudyError(refusal)
     rng = random.Random(settings.seed)
     mutator = space.drawn_mutator(rng, {})
     pool: dict[str, float] = {}
     for _ in range(settings.archs * MAX_CHAINS_FACTOR):
         if len(pool) >= settings.archs * POOL_FACTOR:
             break
-        end = _chain(seed, rng.randint(1, settings.max_chain), mutator, rng, constraints)
+        end = _chain(seed, rng.randint(1, settings.max_chain), mutator, rng, constraints,
+                     over_cap)
         if end != seed and (cost := check(end, constraints).cost) is not None:
             pool.setdefault(space.encode(end), cost.params)
     if len(pool) < settings.archs:
@@ -184,12 +194,45 @@ def sample_architectures(settings: StudySettings, constraints: Constraints) -> l
     return _stratified(pool, settings.archs, rng)
 
 
+MemoryCheck = Callable[[Any, str], str | None]
+"""(architecture, what) -> the sentence refusing it over the memory cap, or None."""
+
+
+def _memory_check(
+    settings: StudySettings, constraints: Constraints, max_memory: float | None
+) -> MemoryCheck:
+    """What refuses an architecture the study could not score or train under the cap."""
+    def over_cap(arch: Any, what: str) -> str | None:
+        return memory_refusal(constraints.space, arch, constraints, settings.score_batch_size,
+                              max_memory, what=what) or memory_refusal(
+            constraints.space, arch, constraints, settings.batch_size, max_memory, what=what,
+            purpose="train")
+
+    return over_cap
+
+
+def refuse_seed_over_cap(settings: StudySettings, max_memory: float | None) -> None:
+    """Refuse a seed over the memory cap with one class: a lower bound of the estimate with
+    the data's classes, so the refusal stands.
+
+    Raises:
+        StudyError: the sentence of the refusal.
+    """
+    constraints = settings.constraints(1)
+    seed = constraints.space.decode(settings.seed_arch).architecture
+    if check(seed, constraints).valid:  # an invalid seed: `sample_architectures` says why
+        refusal = _memory_check(settings, constraints, max_memory)(seed, "seed_arch")
+        if refusal is not None:
+            raise StudyError(refusal)
+
+
 def _chain(
     arch: Any, length: int, mutator: Mutator, rng: random.Random, constraints: Constraints,
+    over_cap: MemoryCheck,
 ) -> Any:
     for _ in range(length):
         child = mutator.mutate(arch, num_replaces=rng.choice((1, 2)))
-        if check(child, constraints).valid:
+        if check(child, constraints).valid and over_cap(child, "a child") is None:
             arch = child
     return arch
 
@@ -224,9 +267,12 @@ Reporter = Callable[[str], None]
 
 def run_study(
     settings: StudySettings, out: Path, *, report: Reporter = logger.info,
-    progress: bool = False,
+    progress: bool = False, max_memory: float | None = None,
 ) -> list[ArchRecord]:
     """Sample (or read back) the architectures, score and train each, caching as it goes.
+
+    `max_memory` is the memory cap in MB (None: none): the sample keeps within it, and a
+    stored architecture over it is neither scored nor trained (`over_budget`, `train_error`).
 
     Raises:
         StudyError: see `sample_architectures`; DataError: the data cannot be loaded.
@@ -236,20 +282,25 @@ def run_study(
     from nasagent.evaluator.datasets import load_data
 
     check_out_folder(out, "study")
+    stored = _stored_study(out)
+    if stored is None:  # before the data load; `sample_architectures` checks with its classes
+        refuse_seed_over_cap(settings, max_memory)
     data = load_data(settings.data, settings.resolution)
-    study = _stored_study(out) or _new_study(settings, data.num_classes, out)
+    study = stored or _new_study(settings, data.num_classes, out, max_memory)
     records = []
     for index, arch in enumerate(study.architectures):
         record = _scored(_record(out, index, arch, settings, data.num_classes), settings,
-                         data.num_classes, out)
-        record = _trained(record, settings, data, out, progress)
+                         data.num_classes, out, max_memory)
+        record = _trained(record, settings, data, out, progress, max_memory)
         records.append(record)
         report(_line(record, len(study.architectures)))
     return records
 
 
-def _new_study(settings: StudySettings, num_classes: int, out: Path) -> Study:
-    archs = sample_architectures(settings, settings.constraints(num_classes))
+def _new_study(
+    settings: StudySettings, num_classes: int, out: Path, max_memory: float | None
+) -> Study:
+    archs = sample_architectures(settings, settings.constraints(num_classes), max_memory)
     study = Study(settings=settings, num_classes=num_classes, architectures=tuple(archs))
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / STUDY_FILE, study.model_dump(mode="json"))
@@ -288,7 +339,8 @@ def _save(record: ArchRecord, out: Path) -> ArchRecord:
 
 
 def _scored(
-    record: ArchRecord, settings: StudySettings, num_classes: int, out: Path
+    record: ArchRecord, settings: StudySettings, num_classes: int, out: Path,
+    max_memory: float | None,
 ) -> ArchRecord:
     missing = [p for p in settings.proxies if p not in record.scores]
     if not missing:
@@ -299,13 +351,14 @@ def _scored(
             "proxy": proxy, "batch_size": settings.score_batch_size,
             "resolution": settings.resolution, "num_classes": num_classes,
             "seed": settings.seed, "device": settings.device,
-            "search_space": settings.search_space,
+            "search_space": settings.search_space, "max_memory": max_memory,
         }))
     return _save(record.model_copy(update={"scores": scores}), out)
 
 
 def _trained(
-    record: ArchRecord, settings: StudySettings, data: Any, out: Path, progress: bool
+    record: ArchRecord, settings: StudySettings, data: Any, out: Path, progress: bool,
+    max_memory: float | None,
 ) -> ArchRecord:
     if record.top1 is not None or record.train_error is not None:
         return record
@@ -320,8 +373,9 @@ def _trained(
     try:
         space = get_space(settings.search_space)
         result = train(space.decode(record.arch).architecture, data, recipe, directory,
-                       search_space=space.name, resume=True, progress=progress)
-    except TrainingError as error:
+                       search_space=space.name, resume=True, progress=progress,
+                       max_memory=max_memory)
+    except (TrainingError, MemoryCapError) as error:
         return _save(record.model_copy(update={"train_error": str(error)}), out)
     update = {"top1": result.top1, "seconds_per_epoch": result.seconds_per_epoch}
     return _save(record.model_copy(update=update), out)

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from nasagent.agent.config import ConfigError, RunConfig, config_from_dict
+from nasagent.agent.config import ConfigError, RunConfig, config_from_dict, score_settings_for
 from nasagent.agent.llm.base import LLMBackend
 from nasagent.agent.mutators import MUTATORS
 from nasagent.agent.outcomes import Count, HistoryEntry, Outcome
@@ -40,8 +40,9 @@ class MutationResult(BaseModel):
     """One validated proposal.
 
     Attributes:
-        outcome: `ok` (a valid child in `arch`), `no_change`, `invalid`, `over_budget` or
-            `llm_error`; never `duplicate` or `score_failed` (nothing is scored here).
+        outcome: `ok` (a valid child in `arch`), `no_change`, `invalid`, `over_budget` (a
+            budget, or the memory cap of scoring it: `max_memory`) or `llm_error`; never
+            `duplicate` or `score_failed` (nothing is scored here).
         arch: the canonical child block string, when one could be read (also when invalid).
         errors: the validation or LLM errors, one sentence each.
         tokens: tokens of every LLM call made (repairs included).
@@ -137,6 +138,7 @@ def mutate(
         ConfigError: a bad configuration key or value, or an unknown mutator or backend.
         BlockStringError: `parent` is not an architecture string of the search space.
         InvalidParentError: `parent` breaks the rules of the search space (budgets aside).
+        MemoryCapError: scoring `parent` would pass the memory cap (`max_memory` of `config`).
         LLMConfigError: the backend cannot be built (for example a missing API key).
     """
     return asyncio.run(amutate(
@@ -156,13 +158,15 @@ def _settings(
 
 
 def _parent_string(parent: Any, settings: RunConfig) -> str:
-    """The canonical parent, checked like a search's seed (structure and space; no budgets)."""
+    """The canonical parent, checked like a search's seed (structure and space; no budgets;
+    the memory cap)."""
     rules = constraints_for(settings).unbudgeted()
     space = rules.space
     arch = space.decode(parent).architecture if isinstance(parent, str) else parent
     report = check(arch, rules)
     if not report.valid:
         raise InvalidParentError(report)
+    score_settings_for(settings).check_memory(arch, what="parent")
     return space.encode(arch)
 
 
@@ -211,10 +215,15 @@ def _result(proposal: Proposal, settings: RunConfig) -> MutationResult:
     arch, constraints = proposal.architecture, constraints_for(settings)
     report = check(arch, constraints) if arch is not None else None
     cost = report.cost if report is not None else None
+    outcome, errors = proposal.outcome, proposal.errors
+    if outcome is Outcome.OK:  # as in a search: a child over the memory cap is never scored
+        refusal = score_settings_for(settings).memory_refusal(arch, what="the child")
+        if refusal is not None:
+            outcome, errors = Outcome.OVER_BUDGET, (*errors, refusal)
     return MutationResult(
-        outcome=proposal.outcome,
+        outcome=outcome,
         arch=None if arch is None else constraints.space.encode(arch),
-        errors=proposal.errors, tokens=proposal.tokens, llm_calls=proposal.llm_calls,
+        errors=errors, tokens=proposal.tokens, llm_calls=proposal.llm_calls,
         repairs=proposal.repairs, notes=proposal.notes, expected_score=proposal.expected_score,
         llm_seconds=proposal.llm_seconds, params=None if cost is None else cost.params,
         flops=None if cost is None else cost.flops, layers=None if cost is None else cost.layers,

@@ -10,7 +10,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from nasagent.agent.config import ConfigError, RunConfig
+from nasagent.agent.config import ConfigError, RunConfig, score_settings_for
 from nasagent.agent.mutators import MUTATORS
 from nasagent.agent.runlog import (
     BEST_FILE,
@@ -33,8 +33,13 @@ from nasagent.evaluator.spaces.base import SearchSpace, spaces_holding
 from nasagent.evaluator.validation import Report, ViolationKind
 
 
-def check_run_inputs(config: RunConfig) -> None:
+def check_run_inputs(config: RunConfig, *, replaying: bool = False) -> None:
     """Refuse a configuration whose proxy, LLM backend or seed architecture cannot be used.
+
+    Args:
+        config: the run's configuration.
+        replaying: the run replays a recording (as one whose backend is `replay:` a run
+            folder does): a seed over the memory cap is taken from the recording, not refused.
 
     Raises:
         UnknownNameError: an unregistered proxy or LLM backend prefix.
@@ -42,6 +47,7 @@ def check_run_inputs(config: RunConfig) -> None:
         KernelChoiceError: NASAGENT_CPU_KERNELS holds an unknown value.
         ConfigError: a seed architecture that is malformed, from another search space, or
             that breaks a budget in force (the message gives the numbers).
+        MemoryCapError: a seed whose memory estimate is over the cap (not when replaying).
     """
     from nasagent.agent.llm.factory import check_backend_spec
     from nasagent.agent.session import llm_spec
@@ -53,6 +59,27 @@ def check_run_inputs(config: RunConfig) -> None:
     if MUTATORS.get(config.mutator).needs_llm:
         check_backend_spec(llm_spec(config))
     check_seed(config)
+    if not (replaying or replays_recording(config)):
+        check_seed_memory(config)
+
+
+def replays_recording(config: RunConfig) -> bool:
+    """Whether a run of `config` decides from a recording's scores (agent.reference)."""
+    from nasagent.agent.reference import reference_run_dir
+    from nasagent.agent.session import llm_spec
+
+    needs_llm = MUTATORS.get(config.mutator).needs_llm
+    return needs_llm and reference_run_dir(llm_spec(config)) is not None
+
+
+def check_seed_memory(config: RunConfig) -> None:
+    """Refuse a seed architecture whose memory estimate to score is over the cap.
+
+    Raises:
+        MemoryCapError: the one-line sentence (estimate, cap, the flag that raises it).
+    """
+    seed = get_space(config.search_space).decode(config.seed_arch).architecture
+    score_settings_for(config).check_memory(seed, what="seed_arch")
 
 
 def check_seed(config: RunConfig) -> None:

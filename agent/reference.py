@@ -12,6 +12,12 @@ check beside it: the rescored value and status go into the event's volatile `res
 `rescore_status` fields, and `drift_summary` turns them into per-architecture drift, its
 median and maximum, and a one-line verdict. Only an architecture the recording never scored
 (the run already left the recorded trajectory) is decided from this machine's score.
+
+The memory cap holds in a replay too: an architecture whose estimate is over this machine's
+cap is never built. If the recording scored it, the replay still decides from the recorded
+result and reports the architecture as not rescored (`rescore_status` NOT_RESCORED, counted
+apart from the drift); a refusal the recording made (outcome `over_budget`, status
+`over_budget`) is a recorded result like a failed scoring, so the replay refuses it too.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from nasagent.agent.runlog import EVENTS_FILE, Event, read_events
 from nasagent.evaluator.proxies import ProxyStatus, ScoreResult
 
 REPLAY_KIND = "replay"
+NOT_RESCORED = "not_rescored"
+"""The `rescore_status` of an architecture over this machine's memory cap: not rebuilt."""
 MAX_LISTED_BEYOND = 50
 """Architectures beyond the tolerance listed by name in a drift summary (the count is whole)."""
 
@@ -42,9 +50,11 @@ class Recorded:
 
     @classmethod
     def of(cls, event: Event) -> Recorded:
-        # A failed scoring's message is the last note of its event (agent.search._make_event).
+        # A failed scoring's message is the last note of its event, a refusal over the memory
+        # cap its last error (agent.search._score_message).
         failed = event.status != ProxyStatus.OK
-        message = event.notes[-1] if failed and event.notes else ""
+        lines = event.errors if event.status == ProxyStatus.OVER_BUDGET else event.notes
+        message = lines[-1] if failed and lines else ""
         return cls(event.score, str(event.status), message)
 
 
@@ -121,11 +131,22 @@ class ReferenceScores:
         recorded = self.recorded.get(arch)
         if recorded is None:
             return Reconciled(local)
-        decided = local.model_copy(update={
+        return Reconciled(self._decided(recorded, local), local.score, str(local.status))
+
+    def not_rescored(self, arch: str, refused: ScoreResult) -> Reconciled:
+        """The recorded result of `arch`, which this machine refused to build (`refused`: its
+        over-the-cap result, returned as it is when nothing was recorded)."""
+        recorded = self.recorded.get(arch)
+        if recorded is None:
+            return Reconciled(refused)
+        return Reconciled(self._decided(recorded, refused), None, NOT_RESCORED)
+
+    @staticmethod
+    def _decided(recorded: Recorded, local: ScoreResult) -> ScoreResult:
+        return local.model_copy(update={
             "score": recorded.score, "status": ProxyStatus(recorded.status),
             "message": recorded.message,
         })
-        return Reconciled(decided, local.score, str(local.status))
 
     def drift(self, arch: str, rescored: float | None, status: str) -> Drift | None:
         """How a rescoring of `arch` compares with its recorded result (None: none recorded)."""
@@ -142,7 +163,7 @@ class ReferenceScores:
 
 def _was_scored(event: Event) -> bool:
     return bool(event.arch) and event.status is not None and event.outcome in (
-        Outcome.OK, Outcome.SCORE_FAILED
+        Outcome.OK, Outcome.SCORE_FAILED, Outcome.OVER_BUDGET
     )
 
 
@@ -168,20 +189,33 @@ def drift_records(events: Sequence[Event], reference: ReferenceScores) -> list[D
     """The drift of every event whose scoring was checked against a recorded result."""
     records = []
     for event in events:
-        if event.arch and event.rescore_status is not None:
+        if event.arch and event.rescore_status not in (None, NOT_RESCORED):
             drift = reference.drift(event.arch, event.rescored, event.rescore_status)
             if drift is not None:
                 records.append(drift)
     return records
 
 
-def drift_summary(records: Sequence[Drift], rtol: float) -> dict[str, Any]:
-    """Median and maximum relative drift, what lies beyond the tolerance, and the verdict."""
+def not_rescored(events: Sequence[Event]) -> list[str]:
+    """The architectures a replay decided from their recorded results without rebuilding them
+    (over this machine's memory cap), each once, in order."""
+    return list(dict.fromkeys(
+        str(event.arch) for event in events if event.rescore_status == NOT_RESCORED
+    ))
+
+
+def drift_summary(
+    records: Sequence[Drift], rtol: float, skipped: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Median and maximum relative drift, what lies beyond the tolerance, and the verdict;
+    `skipped`: the architectures not rescored (over this machine's memory cap)."""
     relative = [d.relative for d in records if d.recorded is not None and d.rescored is not None]
     beyond = [d for d in records if not d.within]
     summary: dict[str, Any] = {
         "score_rtol": rtol,
         "rescored": len(records),
+        "not_rescored": len(skipped),
+        "not_rescored_archs": list(skipped[:MAX_LISTED_BEYOND]),
         "within_tolerance": len(records) - len(beyond),
         "beyond_tolerance": len(beyond),
         "status_differs": sum(d.status_differs for d in records),
@@ -206,6 +240,18 @@ def _finite(value: float) -> float | None:
 
 def describe_drift(summary: Mapping[str, Any]) -> str:
     """The one-line verdict of a rescoring check, for the terminal and the report."""
+    return _drift_verdict(summary) + _skipped(summary.get("not_rescored", 0))
+
+
+def _skipped(count: int) -> str:
+    if not count:
+        return ""
+    return (f"; {count} recorded architectures were not rescored: their memory estimate is "
+            f"over this machine's cap (--max-memory), and the replay took their recorded "
+            f"results")
+
+
+def _drift_verdict(summary: Mapping[str, Any]) -> str:
     count = summary["rescored"]
     if not count:
         return "scores: no architecture was rescored against a recorded result"

@@ -19,7 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from nasagent.agent.config import LIMIT_KEYS, RunConfig, config_from_dict, load_run_config
-from nasagent.agent.reference import ReferenceScores, drift_records, drift_summary
+from nasagent.agent.reference import (
+    ReferenceScores,
+    drift_records,
+    drift_summary,
+    not_rescored,
+)
 from nasagent.agent.runlog import (
     CONFIG_FILE,
     DRIFT_FILE,
@@ -86,7 +91,7 @@ class ReplayReport:
 
 def replay_run(
     run_dir: Path, out: Path, *, rescore: bool = True, progress: bool = False,
-    score_rtol: float | None = None,
+    score_rtol: float | None = None, max_memory: object = "auto",
 ) -> ReplayReport:
     """Replay `run_dir` into `out` and compare the events.
 
@@ -98,13 +103,16 @@ def replay_run(
         progress: show a progress bar.
         score_rtol: the relative drift beyond which a rescoring is reported as differing
             (default: the recorded run's `score_rtol`).
+        max_memory: this machine's memory cap in MB ("auto": half its memory; 0 or None:
+            none), never the recording's: an architecture over it is not rescored, and the
+            replay takes its recorded result (agent.reference).
     """
     if not (run_dir / EVENTS_FILE).exists():
         raise FileNotFoundError(f"{run_dir} has no {EVENTS_FILE}: not a run directory")
     recorded_config = load_run_config(run_dir / CONFIG_FILE)
     values = recorded_config.model_dump()
     values.update(llm=f"replay:{run_dir / LLM_CALLS_FILE}", model=recorded_config.llm_model)
-    values.update(local_execution(recorded_config))
+    values.update(local_execution(recorded_config), max_memory=max_memory)
     if score_rtol is not None:
         values["score_rtol"] = score_rtol
     config = config_from_dict(values, source="replay")
@@ -117,7 +125,8 @@ def replay_run(
     replayed = read_events(out)
     report = ReplayReport(run_dir, out, result, len(recorded), len(replayed))
     report.differences = compare_events(recorded, replayed)
-    report.drift = drift_summary(drift_records(replayed, reference), config.score_rtol)
+    report.drift = drift_summary(drift_records(replayed, reference), config.score_rtol,
+                                 not_rescored(replayed))
     write_json(out / DRIFT_FILE, report.drift)
     return report
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from nasagent.agent.budget import BudgetGuard
-from nasagent.agent.config import ConfigError, RunConfig, write_config
+from nasagent.agent.config import ConfigError, RunConfig, score_settings_for, write_config
 from nasagent.agent.execution import Scoring, start_scoring
 from nasagent.agent.failed_streak import (
     finished_at,
@@ -63,6 +63,7 @@ from nasagent.agent.reference import (
     drift_records,
     drift_summary,
     load_reference,
+    not_rescored,
 )
 from nasagent.agent.reflection import Reflector
 from nasagent.agent.runlog import (
@@ -89,9 +90,10 @@ from nasagent.agent.truth import (
     table_scoring,
     truth_of,
 )
+from nasagent.agent.workerpool import failed_result
 from nasagent.evaluator import cpu_kernels
 from nasagent.evaluator.errors import NasAgentError
-from nasagent.evaluator.proxies import ProxyStatus, ScoreResult, ScoreSettings, get_proxy
+from nasagent.evaluator.proxies import ProxyStatus, ScoreResult, get_proxy
 from nasagent.evaluator.validation import check
 
 logger = logging.getLogger(__name__)
@@ -417,12 +419,27 @@ class Search:
 
     async def _score(self, architecture: Any) -> Reconciled:
         """Score (or recall) an architecture; with a reference, decide from the recorded result
-        and keep this machine's rescoring aside (see agent.reference)."""
+        and keep this machine's rescoring aside (see agent.reference).
+
+        An architecture whose memory estimate is over the cap is never built: its result is
+        `over_budget`, or, replaying a recording that scored it, the recorded result with
+        nothing rescored."""
         canonical = self.space.encode(architecture)
+        if self.scorer.remembered(canonical):
+            return Reconciled(await self.scorer.score(canonical))
+        refusal = self.score_settings.memory_refusal(architecture)
+        if refusal is not None:
+            return self._refused(canonical, refusal)
         result = await self.scorer.score(canonical)
-        if self.reference is None or self.scorer.remembered(canonical):
+        if self.reference is None:
             return Reconciled(result)
         return self.reference.reconcile(canonical, result)
+
+    def _refused(self, canonical: str, refusal: str) -> Reconciled:
+        refused = failed_result(self.score_settings, ProxyStatus.OVER_BUDGET, 0.0, refusal)
+        if self.reference is None:
+            return Reconciled(refused)
+        return self.reference.not_rescored(canonical, refused)
 
     async def _event(self, evaluated: Evaluated) -> Event:
         event = self._make_event(evaluated)
@@ -438,11 +455,12 @@ class Search:
             proposal.architecture)
         outcome, score, status = self._judge(proposal.outcome, canonical, result)
         cost = self._cost(proposal.architecture)
+        errors, notes = _score_message(status, result)
         return Event(
             iteration=context.iteration, phase="search", mutator=str(self.config.mutator),
             parent=context.parent, parent_score=context.parent_score, outcome=outcome,
-            arch=canonical, score=score, status=status, errors=proposal.errors,
-            notes=proposal.notes + ((result.message,) if result and result.message else ()),
+            arch=canonical, score=score, status=status, errors=proposal.errors + errors,
+            notes=proposal.notes + notes,
             expected_score=proposal.expected_score, llm_calls=proposal.llm_calls,
             tokens=proposal.tokens, **proposal.spend.fields(),
             repairs=proposal.repairs, seconds=evaluated.seconds,
@@ -459,9 +477,9 @@ class Search:
             return outcome, None, None
         if canonical in self.state.scored:  # the seed is there too, from the init phase
             return Outcome.DUPLICATE, self.state.scored[canonical].score, None
-        if result is None or result.status is not ProxyStatus.OK:
-            return Outcome.SCORE_FAILED, None, result.status if result else "error"
-        return Outcome.OK, result.score, result.status
+        if result is None:
+            return Outcome.SCORE_FAILED, None, "error"
+        return scored_outcome(result.status), result.score, result.status
 
     def _best_after(self, outcome: Outcome, score: float | None) -> float | None:
         best = self.state.best.score if self.state.best else None
@@ -551,14 +569,13 @@ class Search:
         else:
             scored = await self._score(architecture)
             score, status = scored.result.score, scored.result.status
-            if scored.result.status is not ProxyStatus.OK:
-                outcome = Outcome.SCORE_FAILED
+            outcome = scored_outcome(scored.result.status)
         result = scored.result if scored else None
+        errors, notes = _score_message(status, result)
         return Event(
             iteration=0, phase="init", mutator=mutator, parent=parent, parent_score=None,
             outcome=outcome, arch=canonical, score=score, status=status,
-            errors=tuple(report.error_lines()), best_score=None,
-            notes=(result.message,) if result and result.message else (),
+            errors=tuple(report.error_lines()) + errors, best_score=None, notes=notes,
             seconds=result.seconds if result else 0.0, timestamp=time.time(),
             **self._cost(architecture), **Spend().fields(), **_rescoring(scored),
             **self._truth(outcome, canonical),
@@ -616,17 +633,29 @@ class Search:
     def _drift(self, events: list[Event]) -> dict[str, object] | None:
         if self.reference is None:
             return None
-        summary = drift_summary(drift_records(events, self.reference), self.reference.rtol)
+        summary = drift_summary(drift_records(events, self.reference), self.reference.rtol,
+                                not_rescored(events))
         return {**summary, "reference": self.reference.source}
 
 
-def score_settings_for(config: RunConfig) -> ScoreSettings:
-    """The proxy settings of a run configuration."""
-    return ScoreSettings(
-        proxy=config.proxy, batch_size=config.batch_size, resolution=config.resolution,
-        num_classes=config.num_classes, seed=config.score_seed, repeats=config.repeats,
-        device=config.device, residual=config.residual, search_space=config.search_space,
-    )
+def scored_outcome(status: ProxyStatus) -> Outcome:
+    """The outcome of a proposal that reached scoring: ok, over_budget (its memory estimate is
+    over the cap: never built) or score_failed."""
+    if status is ProxyStatus.OK:
+        return Outcome.OK
+    return Outcome.OVER_BUDGET if status is ProxyStatus.OVER_BUDGET else Outcome.SCORE_FAILED
+
+
+def _score_message(
+    status: str | None, result: ScoreResult | None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(errors, notes) an event adds for its scoring's message: a refusal over the memory cap
+    is an error (what the model is shown it must change); any other message is a note."""
+    if result is None or not result.message:
+        return (), ()
+    if status == ProxyStatus.OVER_BUDGET:
+        return (result.message,), ()
+    return (), (result.message,)
 
 
 def _rescoring(scored: Reconciled | None) -> dict[str, Any]:
@@ -691,7 +720,7 @@ async def run_search_async(
     label: str = "search",
 ) -> RunResult:
     """Run (or resume) a search in `run_dir`; see `run_search`."""
-    check_run_inputs(config)
+    check_run_inputs(config, replaying=reference is not None)
     BudgetGuard.of(config)  # a budget it cannot check is an error before anything is written
     live = backend or _live_backend(config)  # before any file is written: a missing key stops here
     try:

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from nasagent.agent.runlog import BEST_FILE, CONFIG_FILE, Event, read_json
-from nasagent.agent.stats import mann_whitney, method_text, summarize
 from nasagent.evaluator.errors import BlockStringError, NasAgentError
 from nasagent.evaluator.spaces import SEARCH_SPACES, get_space
 from nasagent.evaluator.spaces.base import spaces_holding
@@ -137,12 +136,13 @@ class TrainedRun:
 
 def train_runs(
     directory: Path, *, epochs: int, data_spec: str, seed: int = 0, device: str = "auto",
-    progress: bool = True,
+    progress: bool = True, max_memory: object = "auto",
 ) -> list[TrainedRun]:
     """Train the best architecture of every run under a comparison directory.
 
     A run already trained with the same recipe is read back; a partial one is resumed; a run
-    without a best architecture is reported, not fatal.
+    without a best architecture, or whose best would pass the memory cap `max_memory` (MB;
+    "auto": half this machine's memory) when trained, is reported, not fatal.
 
     Raises:
         DataError: the data spec cannot be loaded.
@@ -159,11 +159,15 @@ def train_runs(
         resolution = run_resolution(run_dir)
         if resolution not in cache:
             cache[resolution] = load_data(data_spec, resolution)
-        trained.append(_train_run(arm, run_dir, cache[resolution], recipe, progress))
+        trained.append(_train_run(arm, run_dir, cache[resolution], recipe, progress,
+                                  max_memory))
     return trained
 
 
-def _train_run(arm: str, run_dir: Path, data: Any, recipe: Any, progress: bool) -> TrainedRun:
+def _train_run(
+    arm: str, run_dir: Path, data: Any, recipe: Any, progress: bool, max_memory: object
+) -> TrainedRun:
+    from nasagent.evaluator.memory import MemoryCapError
     from nasagent.evaluator.training import TrainingError, read_metrics, train
 
     out = run_dir / TRAINED_DIR
@@ -174,8 +178,8 @@ def _train_run(arm: str, run_dir: Path, data: Any, recipe: Any, progress: bool) 
             return TrainedRun(arm, run_dir, done.top1)
         logger.info("training the best architecture of %s", run_dir)
         result = train(target.arch, data, recipe, out, search_space=target.search_space,
-                       resume=True, progress=progress)
-    except (TargetError, TrainingError) as error:
+                       resume=True, progress=progress, max_memory=max_memory)
+    except (TargetError, TrainingError, MemoryCapError) as error:
         logger.warning("%s: %s", run_dir, error)
         return TrainedRun(arm, run_dir, None, str(error))
     return TrainedRun(arm, run_dir, result.top1)
@@ -193,6 +197,7 @@ def trained_summary(arms: dict[str, list[Path]], baseline: str) -> dict[str, Any
 
     None when no run of the comparison has been trained.
     """
+    from nasagent.agent.stats import summarize  # scipy: only when a report is built
     from nasagent.evaluator.training import read_metrics
 
     per_arm: dict[str, list[float | None]] = {}
@@ -213,6 +218,8 @@ def trained_summary(arms: dict[str, list[Path]], baseline: str) -> dict[str, Any
 
 
 def _top1_tests(per_arm: dict[str, list[float | None]], baseline: str) -> list[dict[str, Any]]:
+    from nasagent.agent.stats import mann_whitney
+
     if baseline not in per_arm:
         return []
     return [
@@ -235,6 +242,8 @@ def top1_test_lines(trained: dict[str, Any] | None) -> list[str]:
     """One sentence per top-1 test, in the style of the proxy tests."""
     if not trained:
         return []
+    from nasagent.agent.stats import method_text
+
     lines = []
     for test in trained["comparisons"]:
         what = f"{test['arm']} vs {test['baseline']}, held-out top-1 after training"

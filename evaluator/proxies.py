@@ -24,7 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from nasagent.evaluator import cpu_kernels
 from nasagent.evaluator.errors import ArchitectureError, NasAgentError, UnknownNameError
+from nasagent.evaluator.memory import check_memory, default_cap_mb, memory_refusal, read_cap
 from nasagent.evaluator.registry import PluginError, Registry
+from nasagent.evaluator.validation import Constraints
 
 if TYPE_CHECKING:
     import torch
@@ -44,6 +46,7 @@ class ProxyStatus(StrEnum):
     NONFINITE = "nonfinite"
     ERROR = "error"
     OVER_BUDGET = "over_budget"
+    """The memory estimate is over the cap (`max_memory`): nothing was built or allocated."""
     INVALID = "invalid"
     TIMEOUT = "timeout"
     """The scoring ran past the run's `score_timeout`; its worker process was killed."""
@@ -73,6 +76,15 @@ class ScoreSettings(BaseModel):
     """Zen-NAS scores the `no_reslink` model, so False is the faithful default."""
     search_space: str = "zennas-cifar"
     """The space that decodes and builds what is scored (its proxy protocol)."""
+    max_memory: float | None = Field(default_factory=default_cap_mb)
+    """The memory cap in MB (evaluator.memory): an architecture whose estimate is over it is
+    not built (status `over_budget`). Default: half this machine's memory ("auto"); 0, "none"
+    or None: no cap. It decides whether a score is computed, never its value."""
+
+    @field_validator("max_memory", mode="before")
+    @classmethod
+    def _cap(cls, value: Any) -> float | None:
+        return read_cap(value)
 
     @field_validator("search_space")
     @classmethod
@@ -99,8 +111,36 @@ class ScoreSettings(BaseModel):
         return get_space(self.search_space)
 
     def cache_key(self) -> str:
-        """A stable string of all settings: equal keys mean interchangeable scores."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """A stable string of the settings a score depends on (all but the memory cap): equal
+        keys mean interchangeable scores."""
+        return json.dumps(self.model_dump(mode="json", exclude={"max_memory"}), sort_keys=True,
+                          separators=(",", ":"))
+
+    def memory_refusal(self, arch: Any, what: str = "the architecture") -> str | None:
+        """The sentence refusing `arch` (an architecture of the space that passed its rules)
+        when scoring it with this proxy would pass the memory cap, else None.
+
+        Raises:
+            ArchitectureError: `arch` cannot be costed.
+        """
+        if not get_proxy(self.proxy).allocates:
+            return None
+        return memory_refusal(self.space, arch, self._task(), self.batch_size, self.max_memory,
+                              what=what)
+
+    def check_memory(self, arch: Any, what: str = "the architecture") -> None:
+        """`memory_refusal` as an exception.
+
+        Raises:
+            MemoryCapError: scoring `arch` would pass the memory cap (nothing was built).
+        """
+        if get_proxy(self.proxy).allocates:
+            check_memory(self.space, arch, self._task(), self.batch_size, self.max_memory,
+                         what=what)
+
+    def _task(self) -> Constraints:
+        return Constraints(search_space=self.search_space, num_classes=self.num_classes,
+                           resolution=self.resolution)
 
     def seeds(self) -> list[int]:
         """The seeds of the repeats: seed, seed + 1, ..., seed + repeats - 1."""
@@ -150,6 +190,8 @@ class ProxySpec:
         about: what the proxy rewards in words true of every search space, for prompt
             version 3 and later (empty: `description`). `description` is also what the
             frozen Zen-NAS prompt versions 1 and 2 state, so it never changes.
+        allocates: the proxy builds the network (the memory cap applies); False for proxies
+            computed from the analytic cost alone.
     """
 
     name: str
@@ -157,6 +199,7 @@ class ProxySpec:
     description: str
     compute: ProxyFunction | str
     about: str = ""
+    allocates: bool = True
 
     @property
     def summary(self) -> str:
@@ -202,9 +245,10 @@ def score(arch: Any, settings: ScoreSettings) -> ScoreResult:
     `arch` is an architecture of `settings.search_space` or its string (decoded first: a
     string that does not decode raises its BlockStringError).
 
-    A candidate that cannot be built is INVALID, one whose evaluation raises (out of memory,
-    a 1x1 feature map in a batch of one, ...) is ERROR, and an inf/nan value is NONFINITE.
-    `seconds` covers building and scoring, all repeats together.
+    A candidate that cannot be built is INVALID, one whose memory estimate is over
+    `settings.max_memory` is OVER_BUDGET (checked first: nothing is built), one whose
+    evaluation raises (out of memory, a 1x1 feature map in a batch of one, ...) is ERROR, and
+    an inf/nan value is NONFINITE. `seconds` covers building and scoring, all repeats together.
 
     Torch's CPU kernels are pinned to AVX2 first (evaluator.cpu_kernels), so that scores are
     the same on every x86-64 machine.
@@ -232,6 +276,9 @@ def score(arch: Any, settings: ScoreSettings) -> ScoreResult:
         )
 
     try:
+        refusal = settings.memory_refusal(arch)
+        if refusal is not None:  # the last line of defence: every caller checked already
+            return result(None, ProxyStatus.OVER_BUDGET, refusal)
         values = [compute(ProxyRun(arch, settings, seed, device, space))
                   for seed in settings.seeds()]
     except ArchitectureError as error:
@@ -287,13 +334,13 @@ _BUILT_IN = (
         "params", True,
         "Params: the Zen-NAS parameter count of the network without residual links. It "
         "simply rewards larger models, up to the budget.",
-        f"{_TORCH}:params",
+        f"{_TORCH}:params", allocates=False,
     ),
     ProxySpec(
         "flops", True,
         "FLOPs: the Zen-NAS multiply-accumulate count of the network without residual "
         "links at the scoring resolution. It rewards more computation, up to the budget.",
-        f"{_TORCH}:flops",
+        f"{_TORCH}:flops", allocates=False,
     ),
 )
 for _spec in _BUILT_IN:

@@ -31,6 +31,8 @@ from torch import nn
 from nasagent.evaluator import cpu_kernels
 from nasagent.evaluator.datasets import Batches, ImageData
 from nasagent.evaluator.errors import NasAgentError
+from nasagent.evaluator.memory import AUTO as AUTO_CAP
+from nasagent.evaluator.memory import check_memory, read_cap
 from nasagent.evaluator.proxies import DeviceName, resolve_device
 from nasagent.evaluator.spaces import get_space
 from nasagent.evaluator.spaces.base import SearchSpace
@@ -158,6 +160,7 @@ def train(
     resume: bool = False,
     progress: bool = True,
     on_epoch: EpochHook | None = None,
+    max_memory: object = AUTO_CAP,
 ) -> TrainResult:
     """Train `arch` on `data` with `recipe`, writing metrics, curve, weights and checkpoints.
 
@@ -170,14 +173,20 @@ def train(
         resume: continue from `out`'s checkpoint (it must be for the same arch, data, recipe).
         progress: show a progress bar per epoch.
         on_epoch: called after each epoch's checkpoint is written (tests interrupt here).
+        max_memory: the memory cap in MB (evaluator.memory; "auto": half this machine's
+            memory; 0 or None: none), checked against the estimate at the recipe's batch.
 
     Raises:
         TrainingError: the architecture cannot be trained, or the checkpoint does not match.
+        MemoryCapError: training it would pass the memory cap (nothing was built or written).
         TrainingInterrupted: Ctrl-C; the last complete epoch's checkpoint is on disk.
         DeviceUnavailableError: CUDA was asked for but is not available.
     """
     space = get_space(search_space)
     check_trainable(arch, data, space)
+    task = Constraints(search_space=space.name, num_classes=data.num_classes,
+                       resolution=data.resolution)
+    check_memory(space, arch, task, recipe.batch_size, read_cap(max_memory), purpose="train")
     cpu_kernels.pin()  # the same kernels as scoring, on every x86-64 machine
     device = resolve_device(recipe.device)
     out.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ from nasagent.agent.cli.inputs import (
     CompareMaxTotalTokensOption,
     MaxFlopsOption,
     MaxLayersOption,
+    MaxMemoryOption,
     MaxParamsOption,
     NumClassesOption,
     ResolutionOption,
@@ -95,6 +96,7 @@ def compare(
     ] = None,
     score_timeout: ScoreTimeoutOption = None,
     score_memory: ScoreMemoryOption = None,
+    max_memory: MaxMemoryOption = None,
     executor: Annotated[
         str | None,
         Opt(key="executor", help="local, or ray (needs the ray extra: nasagent\\[ray])."),
@@ -110,18 +112,11 @@ def compare(
     With --train-best E each run's best architecture is then trained (cached in RUN/trained/)
     and the report adds held-out top-1 per arm and its test beside the proxy score.
     The execution flags (--jobs, --workers, --threads, --score-timeout, --score-memory,
-    --executor and --ray-address) may differ between invocations: they never change a score.
+    --max-memory, --executor and --ray-address) may differ between invocations: they never
+    change a score.
 
     Ctrl-C or SIGTERM stops cleanly and prints the command that resumes the comparison.
     """
-    from nasagent.agent.compare import (
-        check_compare_folder,
-        check_plan_inputs,
-        resolve_plan,
-        run_compare,
-    )
-    from nasagent.agent.search import RunInterrupted
-
     overrides = {
         "llm": llm, "iterations": iterations, "proxy": proxy, "max_params": max_params,
         "max_flops": max_flops, "max_layers": max_layers, "concurrency": concurrency,
@@ -130,7 +125,7 @@ def compare(
         "structure": structure, "op_names": op_names,
         "score_rtol": score_rtol,
         "workers": workers, "threads": threads, "score_timeout": score_timeout,
-        "score_memory": score_memory,
+        "score_memory": score_memory, "max_memory": max_memory,
         "executor": executor, "ray_address": ray_address,
         "seed_arch": seed_arch, "resolution": resolution, "num_classes": num_classes,
     }
@@ -141,6 +136,19 @@ def compare(
         seed_values = list(range(seeds))
     directory = out or Path("runs") / time.strftime("compare-%Y%m%d-%H%M%S")
     try:
+        _refuse_seed_early(config, overrides, directory)
+    except NasAgentError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_ERROR) from None
+    from nasagent.agent.compare import (
+        check_compare_folder,
+        check_plan_inputs,
+        resolve_plan,
+        run_compare,
+    )
+    from nasagent.agent.search import RunInterrupted
+
+    try:
         check_compare_folder(directory)
         plan = resolve_plan(directory, config_path=config, overrides=overrides,
                             arms=_split(arms, "--arms", str), seeds=seed_values)
@@ -148,7 +156,8 @@ def compare(
         typer.echo(f"comparison folder: {directory}", err=True)
         result = run_compare(plan, directory, progress=progress, jobs=jobs)
         if train_best is not None:
-            result.report = _train_best(directory, train_best, data, progress)
+            result.report = _train_best(directory, train_best, data, progress,
+                                        plan.config.memory_cap_mb)
     except RunInterrupted as stop:
         typer.echo(f"interrupted by {stop.signal_name} in {stop.run_dir}; resume with: "
                    f"{resume_compare(directory)}", err=True)
@@ -166,14 +175,41 @@ def compare(
     exit_on_problems(summary, f"{resume_compare(directory)}{raise_it}")
 
 
-def _train_best(directory: Path, epochs: int, data: str, progress: bool) -> Any:
+def _refuse_seed_early(
+    config_path: Path | None, overrides: dict[str, Any], directory: Path
+) -> None:
+    """A new comparison's seed over the memory cap, refused before compare's imports (scipy,
+    matplotlib: seconds). Arms share the seed and the batch size, so one check is exact; the
+    plan's own checks (check_plan_inputs) report everything else.
+
+    Raises:
+        MemoryCapError: the seed's sentence.
+    """
+    if directory.exists():  # a re-run: its stored plan is checked as it is
+        return
+    from nasagent.agent.config import load_config
+    from nasagent.agent.preflight import check_seed, check_seed_memory, replays_recording
+
+    try:
+        shared = load_config(config_path, overrides)
+        check_seed(shared)
+    except NasAgentError:
+        return
+    if not replays_recording(shared):
+        check_seed_memory(shared)
+
+
+def _train_best(
+    directory: Path, epochs: int, data: str, progress: bool, max_memory: float | None
+) -> Any:
     """Train every run's best architecture, then rebuild the report with the accuracies."""
     from nasagent.agent.report import build_report
     from nasagent.agent.train_best import train_runs
     from nasagent.evaluator.training import TrainingInterrupted
 
     try:
-        trained = train_runs(directory, epochs=epochs, data_spec=data, progress=progress)
+        trained = train_runs(directory, epochs=epochs, data_spec=data, progress=progress,
+                             max_memory=max_memory)
     except TrainingInterrupted:
         typer.echo(f"stopped: interrupted; the same command resumes the training of "
                    f"{directory}", err=True)

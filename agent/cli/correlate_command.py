@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from nasagent.agent.cli.app import app
+from nasagent.agent.cli.inputs import MaxMemoryOption, memory_cap_flag
 from nasagent.agent.cli.train_command import DATA_HELP, EXIT_ERROR, EXIT_INTERRUPTED
 from nasagent.evaluator.errors import NasAgentError
 
@@ -68,6 +69,7 @@ def correlate(
     max_layers: Annotated[int | None, SetOpt("max_layers", help="Layer budget (0 = none).")] = None,
     max_chain: Annotated[int | None, SetOpt("max_chain", help="Longest mutation chain.")] = None,
     device: Annotated[str | None, SetOpt("device", help="auto, cpu or cuda.")] = None,
+    max_memory: MaxMemoryOption = None,
     progress: Annotated[bool, Opt("--progress/--no-progress", help="Epoch bars.")] = False,
 ) -> None:
     """Sample architectures, score them with every proxy, train each, rank-correlate.
@@ -77,6 +79,8 @@ def correlate(
     """
     from nasagent.agent.correlate import (
         REPORT_FILE,
+        STUDY_FILE,
+        refuse_seed_over_cap,
         resolve_study_settings,
         result_lines,
         run_study,
@@ -90,11 +94,18 @@ def correlate(
         "seed_arch": seed_arch, "structure": structure, "max_chain": max_chain,
         "device": device, **_budgets(max_params, max_flops, max_layers),
     }
+    cap = memory_cap_flag(max_memory)
+    try:
+        settings = resolve_study_settings(out, overrides)
+        if not (out / STUDY_FILE).exists():  # before torch and the data load
+            refuse_seed_over_cap(settings, cap)
+    except NasAgentError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(EXIT_ERROR) from None
     from nasagent.evaluator.training import TrainingInterrupted
 
     try:
-        settings = resolve_study_settings(out, overrides)
-        records = run_study(settings, out, report=typer.echo, progress=progress)
+        records = run_study(settings, out, report=typer.echo, progress=progress, max_memory=cap)
         results = write_outputs(records, settings, out)
     except (TrainingInterrupted, KeyboardInterrupt):
         typer.echo(f"stopped: interrupted; resume with nasagent correlate --out {out}", err=True)

@@ -90,11 +90,30 @@ ScoreMemoryOption = Annotated[str | None, budget_option(
     "Resident MB a scoring's worker may reach before the scoring is score_failed and the "
     "worker replaced", "<MB|none>", "no limit",
     "needs workers; on Ray: each task's memory reservation; ")]
+MaxMemoryOption = Annotated[str | None, typer.Option(
+    help="Memory cap in MB: an architecture whose estimated memory to score (or train) at "
+    "the batch size is over it is refused before anything is built (auto: half this "
+    "machine's memory; 0 or none: no cap).", metavar="<MB|auto|none>",
+    show_default="auto")]
 SeedArchOption = Annotated[str | None, typer.Option(
     help="Seed architecture block string.", metavar="<str>",
     show_default="the search space's Zen-NAS seed (fixtures/architectures/)")]
 SearchSpaceOption = Annotated[str | None, typer.Option(
     help=f"Search space: {', '.join(SEARCH_SPACES.builtin_names())}.", show_default="zennas-cifar")]
+
+
+def memory_cap_flag(value: str | None) -> float | None:
+    """`--max-memory` in MB ("auto" or not given: this machine's default; 0 or none: no cap).
+
+    Exits:
+        EXIT_USAGE with one `error:` line: a value that is not a cap.
+    """
+    from nasagent.evaluator.memory import AUTO, read_cap
+
+    try:
+        return read_cap(AUTO if value is None else value)
+    except ValueError as error:
+        fail(f"--max-memory: {error}")
 
 
 def read_architectures(archs: Iterable[str], file: str | Path | None) -> list[str]:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from nasagent.agent.cli.app import app
+from nasagent.agent.cli.inputs import MaxMemoryOption, memory_cap_flag
 from nasagent.agent.config import ConfigError
 from nasagent.evaluator.errors import NasAgentError
 
@@ -31,6 +32,7 @@ def replay(
         "--strict-scores",
         help="Exit 1 when any rescoring differs from the recording beyond --score-rtol.",
     )] = False,
+    max_memory: MaxMemoryOption = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
     """Re-run RUN_DIR from its config and LLM recording, without network or API key.
@@ -42,10 +44,12 @@ def replay(
     """
     from nasagent.agent.replay import MAX_REPORTED_DIFFERENCES, replay_run
 
+    cap = memory_cap_flag(max_memory)  # this machine's cap, never the recording's
     try:
         target = out or default_replay_dir(run_dir)
         report = replay_run(
-            run_dir, target, rescore=rescore, progress=progress, score_rtol=score_rtol
+            run_dir, target, rescore=rescore, progress=progress, score_rtol=score_rtol,
+            max_memory=cap,
         )
     except (NasAgentError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -4,14 +4,17 @@ With `--json` every input gives one JSON object per line (JSON Lines) with the k
 `input`, `canonical`, `proxy`, `score`, `status`, `seconds`, `seed` and `message`; external
 tools rely on those names. An input that does not decode or breaks a rule of its search
 space (channels, chaining, strides, ...) gets status `invalid`, a null score and the reasons;
-any scoring that did not end `ok` makes the command exit 1, after every row is printed. All
-inputs are scored in one process. Without `--search-space` each input is read in the first
-built-in space that holds it (every Zen-NAS block first, then NB201, ...).
+any scoring that did not end `ok` makes the command exit 1, after every row is printed. An
+input whose estimated memory to score is over the cap (`--max-memory`, evaluator.memory) is
+refused before anything is scored: one `error:` line naming it, exit 2. All inputs are scored
+in one process. Without `--search-space` each input is read in the first built-in space that
+holds it (every Zen-NAS block first, then NB201, ...).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -21,13 +24,21 @@ from rich.console import Console
 from rich.table import Table
 
 from nasagent.agent.cli.app import app
-from nasagent.agent.cli.inputs import EXIT_INVALID, read_architectures
+from nasagent.agent.cli.inputs import (
+    EXIT_INVALID,
+    MaxMemoryOption,
+    memory_cap_flag,
+    read_architectures,
+)
 from nasagent.evaluator.errors import NasAgentError
 from nasagent.evaluator.proxies import PROXIES, ProxyStatus, ScoreResult, ScoreSettings, score
 from nasagent.evaluator.spaces import SEARCH_SPACES
 from nasagent.evaluator.spaces.base import spaces_holding
-from nasagent.evaluator.validation import Constraints, check_string
+from nasagent.evaluator.validation import Constraints, Report, check_string
 
+SHOWN_INPUT = 60
+"""Characters of an input a message shows."""
+NO_CAP = "none"
 FIRST_SPACES = ("all",)
 """Where an input is looked for first when no --search-space is given: every Zen-NAS block."""
 
@@ -59,14 +70,16 @@ def score_command(
     residual: Annotated[bool, Opt(
         "--residual/--no-residual", help="Score the model with residual links (Zen-NAS: no).",
     )] = False,
+    max_memory: MaxMemoryOption = None,
     as_json: Annotated[bool, Opt("--json", help="Print JSON Lines instead of a table.")] = False,
 ) -> None:
     """Score architectures with a zero-cost proxy (seeded, reproducible).
 
     Exit code 0 when every input scored, 1 when any did not (invalid, failed, non-finite),
-    2 on usage errors.
+    2 on usage errors and on an input over the memory cap (then nothing is scored).
     """
     values = _values(proxy, batch_size, resolution, num_classes, seed, repeats, device, residual)
+    values["max_memory"] = _cap_value(memory_cap_flag(max_memory))
     try:
         inputs = read_architectures(archs or [], file)
     except typer.BadParameter as error:
@@ -83,20 +96,50 @@ def score_command(
         raise typer.Exit(EXIT_INVALID)
 
 
-def score_row(text: str, settings: ScoreSettings) -> dict[str, Any]:
-    """Check and score one input; the JSON object `nasagent score --json` prints for it.
-
-    The rules are those of the settings' search space, without budgets.
-    """
-    report = check_string(text, Constraints(
+def checked_input(text: str, settings: ScoreSettings) -> Report:
+    """One input checked against the rules of the settings' search space, without budgets."""
+    return check_string(text, Constraints(
         search_space=settings.search_space, resolution=settings.resolution,
         num_classes=settings.num_classes,
     ).unbudgeted())
+
+
+def over_memory_cap(
+    jobs: Sequence[tuple[str, ScoreSettings]], name: Callable[[int, str], str]
+) -> list[tuple[int, str]]:
+    """(index, sentence) of every valid input whose estimated memory to score is over its
+    settings' cap; `name(index, text)` names the input in the sentence. Nothing is built."""
+    refused = []
+    for index, (text, settings) in enumerate(jobs):
+        report = checked_input(text, settings)
+        if report.valid:
+            refusal = settings.memory_refusal(report.architecture, what=name(index, text))
+            if refusal is not None:
+                refused.append((index, refusal))
+    return refused
+
+
+def input_name(index: int, text: str) -> str:
+    """How the CLI names input `index` in a message: its number and (shortened) string."""
+    shown = text if len(text) <= SHOWN_INPUT else text[:SHOWN_INPUT - 3] + "..."
+    return f"input {index + 1} ({shown})"
+
+
+def score_row(
+    text: str, settings: ScoreSettings,
+    scorer: Callable[[Any, ScoreSettings], ScoreResult] | None = None,
+) -> dict[str, Any]:
+    """Check and score one input; the JSON object `nasagent score --json` prints for it.
+
+    The rules are those of the settings' search space, without budgets; `scorer` scores a
+    valid architecture (the service's scores in worker processes).
+    """
+    report = checked_input(text, settings)
     arch = report.architecture
     if not report.valid or arch is None:
         return _row(text, report.canonical, settings.proxy, None, ProxyStatus.INVALID, 0.0,
                     settings.seed, "; ".join(report.error_lines()))
-    result: ScoreResult = score(arch, settings)
+    result = (scorer or score)(arch, settings)
     return _row(text, report.canonical, result.proxy, result.score, result.status,
                 result.seconds, result.seed, result.message)
 
@@ -152,13 +195,26 @@ def _score_all(
     inputs: list[str], values: dict[str, Any], search_space: str | None
 ) -> list[dict[str, Any]]:
     try:
-        return [score_row(text, settings_in(_space_of(text, search_space), values))
-                for text in inputs]
+        jobs = [(text, settings_in(_space_of(text, search_space), values)) for text in inputs]
+        _refuse_over_cap(jobs)
+        return [score_row(text, settings) for text, settings in jobs]
     except ValidationError as error:
         _fail("; ".join(f"--{'-'.join(str(e['loc'][0]).split('_')) if e['loc'] else 'flags'}: "
                         f"{str(e['msg']).removeprefix('Value error, ')}" for e in error.errors()))
     except NasAgentError as error:  # configuration problems, e.g. cuda on a CPU machine
         _fail(str(error))
+
+
+def _refuse_over_cap(jobs: list[tuple[str, ScoreSettings]]) -> None:
+    refused = over_memory_cap(jobs, input_name)
+    if refused:
+        others = [str(index + 1) for index, _ in refused[1:]]
+        more = f"; inputs {', '.join(others)} are over the cap too" if others else ""
+        _fail(f"{refused[0][1]}{more}; nothing was scored")
+
+
+def _cap_value(cap: float | None) -> float | str:
+    return NO_CAP if cap is None else cap  # settings_in drops None values as "not given"
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:

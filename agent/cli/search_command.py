@@ -15,6 +15,7 @@ from nasagent.agent.cli.inputs import (
     MaxCostOption,
     MaxFlopsOption,
     MaxLayersOption,
+    MaxMemoryOption,
     MaxParamsOption,
     MaxTotalTokensOption,
     NumClassesOption,
@@ -172,6 +173,7 @@ def search(
         help="Torch threads per scoring.", show_default="cores / workers")] = None,
     score_timeout: ScoreTimeoutOption = None,
     score_memory: ScoreMemoryOption = None,
+    max_memory: MaxMemoryOption = None,
     executor: Annotated[str | None, Opt(
         key="executor", help="local, or ray (needs the ray extra: nasagent\\[ray]).")] = None,
     ray_address: Annotated[str | None, Opt(
@@ -221,7 +223,7 @@ def _resolve(
         raise ConfigError(
             "--resume continues a run with its own config.toml; only --iterations, --max-cost, "
             "--max-total-tokens and the execution flags (--workers, --threads, --score-timeout, "
-            "--score-memory, --executor, --ray-address) may be given "
+            "--score-memory, --max-memory, --executor, --ray-address) may be given "
             f"(got: {', '.join(sorted(given)) or '--config'})"
         )
     check_run_folder(resume, "--resume")

@@ -6,7 +6,7 @@ import importlib.util
 import logging
 import os
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -34,6 +34,13 @@ def serve(
                                            "429.")] = 32,
     max_body_bytes: Annotated[int, Opt(min=1024, help="Largest request body; past it: "
                                        "413.")] = 1 << 20,
+    max_memory: Annotated[str | None, Opt(
+        help="Memory cap in MB of every network the server builds: an input whose estimated "
+        "memory is over it is a 422 (auto: half this machine's memory; 0 or none: no cap).",
+        metavar="<MB|auto|none>", show_default="auto")] = None,
+    score_memory: Annotated[str | None, Opt(
+        help="Resident MB a scoring worker may reach before it is killed and replaced (0 or "
+        "none: no limit).", metavar="<MB|none>", show_default="--max-memory + 1024")] = None,
     log_level: Annotated[str, Opt(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Serve check, score, mutate and runs over HTTP (OpenAPI schema at /openapi.json).
@@ -58,7 +65,24 @@ def serve(
     _run(host, port, token, runs_dir, log_level, {
         "max_running": max_runs, "max_queued": max_queued,
         "max_pending_scores": max_pending_scores, "max_body_bytes": max_body_bytes,
+        **_caps(max_memory, score_memory),
     })
+
+
+def _caps(max_memory: str | None, score_memory: str | None) -> dict[str, float | None]:
+    """The memory flags in MB (agent.service.limits); a bad value exits with its flag."""
+    from nasagent.evaluator.memory import AUTO, read_cap
+
+    caps: dict[str, float | None] = {}
+    for flag, value, key in (("--max-memory", max_memory or AUTO, "max_memory"),
+                             ("--score-memory", score_memory, "score_memory")):
+        if value is None:
+            continue
+        try:
+            caps[key] = read_cap(value)
+        except ValueError as error:
+            _fail(f"{flag}: {error}")
+    return caps
 
 
 def _need_extra() -> None:
@@ -69,7 +93,7 @@ def _need_extra() -> None:
 
 def _run(
     host: str, port: int, token: str | None, runs_dir: Path, log_level: str,
-    limits: dict[str, int],
+    limits: dict[str, Any],
 ) -> None:
     import uvicorn
 

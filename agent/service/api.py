@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from nasagent.agent.cli.inspect_command import report_json
-from nasagent.agent.cli.score_command import score_row, settings_in
+from nasagent.agent.cli.score_command import over_memory_cap, score_row, settings_in
 from nasagent.agent.compare import (
     ARMS,
     DEFAULT_ARMS,
@@ -31,12 +31,13 @@ from nasagent.agent.compare import (
 from nasagent.agent.compare import read_plan as _read_plan
 from nasagent.agent.compare import run_compare as _run_compare
 from nasagent.agent.compare import write_plan as _write_plan
-from nasagent.agent.config import RunConfig, config_from_dict, load_config
+from nasagent.agent.config import RunConfig, config_from_dict, load_config, score_settings_for
 from nasagent.agent.labels import arm_label, describe
 from nasagent.agent.llm.base import LLMBackend
 from nasagent.agent.llm.factory import make_backend
 from nasagent.agent.llm.recording import CallRecorder, RecordingBackend
 from nasagent.agent.mutate import amutate
+from nasagent.agent.preflight import check_run_inputs
 from nasagent.agent.proposers import constraints_for
 from nasagent.agent.report import BASELINE_ARM, COMPARE_FILE, REPORT_FILE, ReportResult
 from nasagent.agent.report import build_report as _build_report
@@ -47,14 +48,14 @@ from nasagent.agent.service.errors import ServiceError
 from nasagent.agent.service.guard import remote_config
 from nasagent.agent.session import backend_options
 from nasagent.evaluator.errors import NasAgentError
-from nasagent.evaluator.proxies import ScoreSettings, get_proxy, resolve_device
+from nasagent.evaluator.proxies import ScoreResult, ScoreSettings, get_proxy, resolve_device
 from nasagent.evaluator.validation import Constraints, check_string
 
 __all__ = [
     "DEFAULT_ARMS", "LLM_CALLS_FILE", "REPORT_FILE", "CallRecorder", "ComparePlan",
     "CompareResult", "LLMBackend", "RecordingBackend", "amutate",
     "RunConfig", "RunFunction", "RunResult", "StopSignal", "arm_label", "build_report",
-    "check_parent",
+    "check_device", "check_parent", "check_run_start", "refuse_over_cap",
     "compare_plan", "describe", "higher_is_better", "constraints",
     "inspect_results", "make_llm", "read_config", "read_plan", "run_compare",
     "run_config", "run_search", "score_rows", "score_settings", "start_compare_dir",
@@ -63,6 +64,8 @@ __all__ = [
 
 
 T = TypeVar("T")
+Scorer = Callable[[Any, ScoreSettings], ScoreResult]
+"""Scores one valid architecture with the settings (a worker process's, in the service)."""
 
 
 def located(error: ValidationError) -> list[dict[str, Any]]:
@@ -99,11 +102,10 @@ def inspect_results(archs: list[str], limits: Constraints) -> list[dict[str, Any
 
 def score_settings(search_space: str, values: dict[str, Any]) -> ScoreSettings:
     """Proxy settings for inputs of `search_space`, checked against the registered proxies
-    and this machine's devices (resolution and classes default to the space's)."""
+    (resolution and classes default to the space's); `check_device` checks the device."""
     try:
         settings = settings_in(search_space, values)
         get_proxy(settings.proxy)
-        resolve_device(settings.device)
     except ValidationError as error:
         raise _invalid("invalid score settings", error) from None
     except NasAgentError as error:
@@ -111,9 +113,34 @@ def score_settings(search_space: str, values: dict[str, Any]) -> ScoreSettings:
     return settings
 
 
-def score_rows(archs: list[str], settings: ScoreSettings) -> list[dict[str, Any]]:
-    """The `score --json` row of each block string (CPU-heavy: call it off the event loop)."""
-    return [score_row(text, settings) for text in archs]
+def check_device(settings: ScoreSettings) -> None:
+    """Refuse a device this machine lacks (it imports torch: after the cheap checks)."""
+    try:
+        resolve_device(settings.device)
+    except NasAgentError as error:
+        raise ServiceError(str(error), status=422) from None
+
+
+def refuse_over_cap(archs: list[str], settings: ScoreSettings) -> None:
+    """Refuse every block string whose estimated memory to score is over the settings' cap.
+
+    Raises:
+        ServiceError: 422, each refused input located at `archs.N`; nothing was scored.
+    """
+    refused = over_memory_cap([(text, settings) for text in archs],
+                              lambda index, _text: f"archs.{index}")
+    if refused:
+        raise ServiceError(refused[0][1], status=422, errors=[
+            {"field": f"archs.{index}", "message": message} for index, message in refused
+        ])
+
+
+def score_rows(
+    archs: list[str], settings: ScoreSettings, scorer: Scorer | None = None
+) -> list[dict[str, Any]]:
+    """The `score --json` row of each block string (CPU-heavy: call it off the event loop);
+    `scorer` scores one valid architecture (the service's: in a worker process)."""
+    return [score_row(text, settings, scorer) for text in archs]
 
 
 # ---- configurations -------------------------------------------------------------------------
@@ -123,25 +150,43 @@ def run_config(values: dict[str, Any], *, source: str = "config") -> RunConfig:
     """A run configuration from config-file keys, its seed architecture and device checked."""
     try:
         config = config_from_dict(values, source=source)
-        resolve_device(config.device)
-    except NasAgentError as error:  # ConfigError, or cuda asked of a machine without it
+    except NasAgentError as error:  # ConfigError
         raise ServiceError(str(error), status=422) from None
     check_parent(config.seed_arch, config, what="config.seed_arch")
+    try:  # torch loads here: after the cheap checks, so that a refusal is instant
+        resolve_device(config.device)
+    except NasAgentError as error:  # cuda asked of a machine without it
+        raise ServiceError(str(error), status=422) from None
     return config
 
 
+def check_run_start(config: RunConfig) -> None:
+    """What `nasagent search` checks before it writes anything: the seed under the budgets
+    in force and the memory cap, the proxy and the backend.
+
+    Raises:
+        ServiceError: 422 located at `config.seed_arch`.
+    """
+    _located(check_run_inputs, "config.seed_arch")(config)
+
+
 def check_parent(text: str, config: RunConfig, *, what: str = "parent") -> str:
-    """The canonical form of a parent block string, or a 422 with the validator's errors.
+    """The canonical form of a parent block string, or a 422 with the validator's errors
+    or the memory cap's sentence.
 
     Budgets are not applied: a parent over budget can still be mutated into budget.
     """
     limits = constraints_for(config).model_copy(
         update={"max_params": None, "max_flops": None, "max_layers": None}
     )
-    record = report_json(check_string(text, limits))
+    report = check_string(text, limits)
+    record = report_json(report)
     if not record["valid"]:
         raise ServiceError(f"{what} is not a valid architecture", status=422,
                            errors=record["errors"])
+    refusal = score_settings_for(config).memory_refusal(report.architecture, what=what)
+    if refusal is not None:
+        raise ServiceError(refusal, status=422, errors=[{"field": what, "message": refusal}])
     return str(record["canonical"])
 
 

@@ -13,8 +13,11 @@ Endpoints (OpenAPI at /openapi.json, browsable at /docs):
     POST   /v1/runs/{id}/resume       continue a stopped or failed run
     GET    /v1/runs/{id}/report       the report (HTML, or ?format=json for its summary)
 
-Scoring runs on one worker thread behind a bounded queue, runs on the run manager's threads,
-and checks on the threadpool: the event loop only parses, routes and streams.
+Scoring runs in a worker process (one thread feeds it, behind a bounded queue), runs on the
+run manager's threads with their own scoring workers, and checks on the threadpool: the event
+loop only parses, routes and streams. Every network is checked against the server's memory
+cap before it is built, and the workers' resident memory is watched (agent.service.limits),
+so that no request can take the server's memory.
 """
 
 from __future__ import annotations
@@ -32,13 +35,23 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from nasagent import __version__
+from nasagent.agent.execution import available_cores, default_threads
 from nasagent.agent.service import api
 from nasagent.agent.service.errors import Busy, Conflict, ServiceError
 from nasagent.agent.service.events import start_offset, stream
 from nasagent.agent.service.guard import Guard, check_llm_spec, remote_config
+from nasagent.agent.service.limits import (
+    MAX_ARMS,
+    MAX_SEEDS,
+    ServerLimits,
+    check_count,
+    check_sizes,
+    refuse,
+    with_server_caps,
+)
 from nasagent.agent.service.models import (
     CheckRequest,
     CheckResponse,
@@ -55,7 +68,10 @@ from nasagent.agent.service.models import (
     ScoreResponse,
 )
 from nasagent.agent.service.runs import TERMINAL, ManagerSettings, RunManager, status
+from nasagent.agent.workerpool import WorkerPool
 from nasagent.evaluator.errors import NasAgentError
+from nasagent.evaluator.memory import AUTO, default_cap_mb, read_cap
+from nasagent.evaluator.proxies import ScoreResult, ScoreSettings
 
 logger = logging.getLogger(__name__)
 
@@ -87,17 +103,46 @@ class ServiceSettings(BaseModel):
     max_queued: int = Field(default=16, ge=0)
     max_pending_scores: int = Field(default=32, ge=1)
     retry_after_s: int = Field(default=5, ge=1)
+    max_memory: float | None = Field(default_factory=default_cap_mb)
+    """The memory cap in MB of every network the server builds (None: none)."""
+    score_memory: float | Literal["auto"] | None = AUTO
+    """Resident MB a scoring worker may reach ("auto": `max_memory` + WORKER_BASE_MB; None:
+    no limit)."""
+
+    @field_validator("max_memory", "score_memory", mode="before")
+    @classmethod
+    def _cap(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name == "score_memory" and value == AUTO:
+            return AUTO
+        return read_cap(value)
+
+    @property
+    def limits(self) -> ServerLimits:
+        return ServerLimits.of(self.max_memory, self.score_memory)
 
 
 class ScoreQueue:
-    """One scoring thread (the proxies serialise on torch's RNG anyway) behind a bounded
-    number of waiting requests; past it, 429 with Retry-After."""
+    """One scoring worker process, fed by one thread (the proxies serialise on torch's RNG
+    anyway), behind a bounded number of waiting requests; past it, 429 with Retry-After.
 
-    def __init__(self, limit: int, retry_after_s: int) -> None:
+    The worker starts with the first score request; one that passes `memory_mb` resident is
+    killed (its input's row says so) and a fresh one takes its place.
+    """
+
+    def __init__(self, limit: int, retry_after_s: int, memory_mb: float | None = None) -> None:
         self.limit = limit
         self.retry_after_s = retry_after_s
+        self.memory_mb = memory_mb
         self.pending = 0  # only touched on the event loop
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nasagent-score")
+        self._pool: WorkerPool | None = None
+
+    def score(self, arch: Any, settings: ScoreSettings) -> ScoreResult:
+        """Score one valid architecture in the worker process (call it on the queue's thread)."""
+        if self._pool is None:
+            self._pool = WorkerPool(1, default_threads(1, available_cores()),
+                                    memory_mb=self.memory_mb)
+        return self._pool.submit(settings.space.encode(arch), settings).result()
 
     async def run(self, work: Callable[[], T]) -> T:
         if self.pending >= self.limit:
@@ -111,6 +156,8 @@ class ScoreQueue:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.close()
 
 
 class LLMPool:
@@ -148,7 +195,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         runs_dir=settings.runs_dir, max_running=settings.max_running,
         max_queued=settings.max_queued, retry_after_s=settings.retry_after_s,
     ))
-    scores = ScoreQueue(settings.max_pending_scores, settings.retry_after_s)
+    limits = settings.limits
+    scores = ScoreQueue(settings.max_pending_scores, settings.retry_after_s, limits.score_memory)
     llms = LLMPool(settings.runs_dir / MUTATE_CALLS_DIR / api.LLM_CALLS_FILE)
 
     @asynccontextmanager
@@ -164,8 +212,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app = FastAPI(title="nasagent mutation service", version=__version__, lifespan=lifespan,
                   responses=ERRORS)
     _add_error_handlers(app)
-    _add_stateless_routes(app, manager, scores, llms)
-    _add_run_routes(app, manager)
+    _add_stateless_routes(app, manager, scores, llms, limits)
+    _add_run_routes(app, manager, limits)
     app.add_middleware(Guard, token=settings.token or None,
                        max_body_bytes=settings.max_body_bytes)
     return app
@@ -212,7 +260,7 @@ def _validation_errors(items: Any) -> list[dict[str, str]]:
 
 
 def _add_stateless_routes(
-    app: FastAPI, manager: RunManager, scores: ScoreQueue, llms: LLMPool
+    app: FastAPI, manager: RunManager, scores: ScoreQueue, llms: LLMPool, limits: ServerLimits
 ) -> None:
     @app.get("/v1/health", response_model=Health)
     def health() -> Health:
@@ -229,15 +277,21 @@ def _add_stateless_routes(
 
     @app.post("/v1/score", response_model=ScoreResponse)
     async def score(body: ScoreRequest) -> dict[str, Any]:
-        """Score block strings with a zero-cost proxy: the `nasagent score --json` rows."""
-        settings = api.score_settings(body.search_space, body.settings())
-        rows = await scores.run(lambda: api.score_rows(body.archs, settings))
+        """Score block strings with a zero-cost proxy: the `nasagent score --json` rows.
+
+        An input whose estimated memory is over the server's cap is a 422 (`archs.N`), and
+        nothing is scored."""
+        cap = "none" if limits.max_memory is None else limits.max_memory
+        settings = api.score_settings(body.search_space, {**body.settings(), "max_memory": cap})
+        api.refuse_over_cap(body.archs, settings)
+        api.check_device(settings)
+        rows = await scores.run(lambda: api.score_rows(body.archs, settings, scores.score))
         return {"results": rows}
 
     @app.post("/v1/mutate", response_model=MutateResponse)
     async def mutate(body: MutateRequest) -> MutateResponse:
         """One proposal from `parent` by the random operator or an LLM (validated, repaired)."""
-        config = _mutate_config(body)
+        config = _mutate_config(body, limits)
         parent = api.check_parent(body.parent, config)
         result = await api.amutate(
             parent, mutator=body.mutator, llm=llms.get(config) if body.mutator == "llm" else None,
@@ -248,9 +302,11 @@ def _add_stateless_routes(
 
 
 
-def _mutate_config(body: MutateRequest) -> api.RunConfig:
+def _mutate_config(body: MutateRequest, limits: ServerLimits) -> api.RunConfig:
     check_llm_spec(body.llm, "llm")
-    values = {**remote_config(dict(body.config)), "mutator": body.mutator, "seed": body.seed}
+    config, errors = with_server_caps(remote_config(dict(body.config)), limits, scoring=False)
+    refuse(check_sizes(config) + errors)
+    values = {**config, "mutator": body.mutator, "seed": body.seed}
     if body.llm is not None:
         values["llm"] = body.llm
     return api.run_config(values, source="the mutate request")
@@ -259,7 +315,7 @@ def _mutate_config(body: MutateRequest) -> api.RunConfig:
 # ---- runs -----------------------------------------------------------------------------------
 
 
-def _add_run_routes(app: FastAPI, manager: RunManager) -> None:
+def _add_run_routes(app: FastAPI, manager: RunManager, limits: ServerLimits) -> None:
     report_lock = threading.Lock()  # two builds of one directory write the same files
 
     @app.post("/v1/runs", response_model=RunCreated, status_code=201)
@@ -269,8 +325,8 @@ def _add_run_routes(app: FastAPI, manager: RunManager) -> None:
         A comparison's config may define named arms (`"arms": {"NAME": {...}}`, the
         `[arms.NAME]` tables of a compare config file) and `baseline`; `arms` picks which run.
         """
-        job = (manager.submit_search(_search_config(body))
-               if body.kind is RunKind.SEARCH else manager.submit_compare(_plan(body)))
+        job = (manager.submit_search(_search_config(body, limits))
+               if body.kind is RunKind.SEARCH else manager.submit_compare(_plan(body, limits)))
         return RunCreated(id=job.record.id, state=job.record.state)
 
     @app.get("/v1/runs", response_model=RunList)
@@ -326,7 +382,7 @@ def _ended(record: Any) -> str | None:
                        "error": record.error})
 
 
-def _search_config(body: RunRequest) -> api.RunConfig:
+def _search_config(body: RunRequest, limits: ServerLimits) -> api.RunConfig:
     given = [name for name, value in (("arms", body.arms), ("seeds", body.seeds),
                                       ("config.arms", body.config.get("arms")),
                                       ("config.baseline", body.config.get("baseline")))
@@ -335,9 +391,26 @@ def _search_config(body: RunRequest) -> api.RunConfig:
         raise ServiceError(f"{', '.join(given)}: for kind 'compare' only", status=422,
                            errors=[{"field": name, "message": "for kind 'compare' only"}
                                    for name in given])
-    return api.run_config(remote_config(dict(body.config)))
+    values, errors = with_server_caps(remote_config(dict(body.config)), limits)
+    refuse(check_sizes(values) + errors)
+    config = api.run_config(values)
+    api.check_run_start(config)
+    return config
 
 
-def _plan(body: RunRequest) -> api.ComparePlan:
+def _plan(body: RunRequest, limits: ServerLimits) -> api.ComparePlan:
+    """The comparison of a request, every size and cap checked before anything else."""
     seeds = list(DEFAULT_COMPARE_SEEDS if body.seeds is None else body.seeds)
-    return api.compare_plan(dict(body.config), body.arms, seeds)
+    values, errors = with_server_caps(dict(body.config), limits)
+    errors = check_sizes(values) + errors
+    arms = values.get("arms")
+    if isinstance(arms, dict):
+        errors += check_count("config.arms", list(arms), MAX_ARMS)
+        for name, arm in arms.items():
+            if isinstance(arm, dict):
+                where = f"config.arms.{name}"
+                errors += check_sizes(arm, where)
+                errors += with_server_caps(arm, limits, where, fill=False)[1]
+    errors += check_count("arms", body.arms, MAX_ARMS) + check_count("seeds", seeds, MAX_SEEDS)
+    refuse(errors)
+    return api.compare_plan(values, body.arms, seeds)

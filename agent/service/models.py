@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nasagent.agent.outcomes import Count, HistoryEntry
+from nasagent.agent.service.limits import REQUEST_MAXIMA
 
 MAX_CHECK_ARCHS = 1000
 MAX_SCORE_ARCHS = 64
@@ -125,11 +126,11 @@ class ScoreRequest(RequestBody):
     archs: list[str] = Field(min_length=1, max_length=MAX_SCORE_ARCHS)
     search_space: str = "all"
     proxy: str = "gradnorm"
-    batch_size: int = 64
-    resolution: int | None = None
+    batch_size: int = Field(default=64, ge=1, le=REQUEST_MAXIMA["batch_size"])
+    resolution: int | None = Field(default=None, ge=1, le=REQUEST_MAXIMA["resolution"])
     num_classes: int | None = None
     seed: int = 0
-    repeats: int = 1
+    repeats: int = Field(default=1, ge=1, le=REQUEST_MAXIMA["repeats"])
     device: str = "auto"
     residual: bool = False
 

@@ -232,11 +232,20 @@ class Benchmark(Protocol):
 
 @dataclass(frozen=True)
 class MemoryEstimate:
-    """What scoring or training one architecture needs, in bytes (float32).
+    """What scoring or training one architecture needs, in bytes: an upper bound.
+
+    Calibrated against the peak resident memory of real scorings and training steps
+    (`python -m bench.memory_estimate`: GradNorm, Zen-score, SynFlow and NASWOT at batch 64,
+    one SGD step at batch 128; 11 Zen-NAS and NB201 networks from 0.1 to 54 million
+    parameters): the estimate was 2.1 to 3.1 times the GradNorm need, 1.3 to 2.2 times the
+    training need (the least margin: the CIFAR seed), 1.55 times SynFlow's on a
+    parameter-heavy network, never below a need. The need excludes torch itself (about 0.3 GB
+    per process).
 
     Attributes:
         params: parameter count.
-        activations: activation elements kept for backward per image.
+        activations: activation elements kept for backward per image (the space's count of
+            every conv, BatchNorm and ReLU output, which exceeds what autograd saves).
         batch_size: images per batch.
     """
 
@@ -244,16 +253,29 @@ class MemoryEstimate:
     activations: int
     batch_size: int
 
-    BYTES_PER_VALUE = 4
+    PARAM_BYTES = 16
+    """Per parameter: weights and gradients in float64 (SynFlow scores in double precision),
+    or weights, gradients and two optimiser states in float32 (training)."""
+    ACTIVATION_BYTES = 4
+    """Per counted activation element and image (float32). The count errs high enough to
+    cover the gradients flowing back, which autograd frees layer by layer."""
     OVERHEAD = 1.5
-    """Allocator slack and workspace on top of the counted tensors."""
+    """Allocator slack and kernel workspaces on top of the counted tensors."""
+    WORKSPACE = 128 * 2**20
+    """Fixed: oneDNN scratch space and primitive caches, allocator arenas, the loss; measured
+    about 50 MB for a scoring and 100 MB for a training step of the CIFAR seed."""
+
+    @property
+    def param_bytes(self) -> int:
+        return int(self.params * self.PARAM_BYTES * self.OVERHEAD)
+
+    @property
+    def activation_bytes(self) -> int:
+        return int(self.batch_size * self.activations * self.ACTIVATION_BYTES * self.OVERHEAD)
 
     @property
     def bytes(self) -> int:
-        # weights, their gradients and one optimiser/initialisation copy, then activations
-        # kept for backward and the gradient flowing back through them
-        values = 3 * self.params + 2 * self.batch_size * self.activations
-        return int(values * self.BYTES_PER_VALUE * self.OVERHEAD)
+        return self.param_bytes + self.activation_bytes + self.WORKSPACE
 
 
 class SearchSpace(ABC):

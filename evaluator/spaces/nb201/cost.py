@@ -138,10 +138,8 @@ def activation_elements(
     fewer elements for conv-heavy cells and up to 4.6x fewer for parameter-free ones, whose
     additions and ReLU outputs are not saved.
 
-    A memory estimate for training or scoring a batch of B images:
-    4 bytes x (3 x params + B x activation_elements) (weights, gradients and one optimizer or
-    scratch copy, plus activations); it leans high on activations and leaves out the
-    framework's own workspace.
+    `SearchSpace.memory` turns the count into the estimate the memory cap checks
+    (`MemoryEstimate`: parameters with their gradients, B x activations, slack and workspace).
 
     Raises:
         NatsCostError: `resolution` is not a positive multiple of 4, or a width is not positive.
