@@ -44,6 +44,12 @@ from nasagent.agent.task_defaults import (
     space_defaults,
 )
 from nasagent.evaluator import CIFAR_SEED
+from nasagent.evaluator.combined import (
+    DEFAULT_MEMBERS,
+    DEFAULT_REFERENCE,
+    MIN_FINITE,
+    checked_members,
+)
 from nasagent.evaluator.errors import NasAgentError
 from nasagent.evaluator.proxies import PROXIES
 from nasagent.evaluator.registry import Registry
@@ -120,6 +126,14 @@ class RunConfig(BaseModel):
     repeats: int = Field(default=1, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     residual: bool = False
+    proxy_data: str | None = None
+    """A data spec (`cifar10:DIR`, `imagefolder:DIR`, as --data takes): the proxies whose
+    space's protocol reads real data score one seeded minibatch of its training images and
+    labels; None: Gaussian images and random labels."""
+    combined_members: tuple[str, ...] = DEFAULT_MEMBERS
+    """The proxies the `combined` proxy standardises and averages."""
+    combined_reference: int = Field(default=DEFAULT_REFERENCE, ge=MIN_FINITE)
+    """Architectures of the seeded reference sample that fixes the combined normalisation."""
     score_rtol: float = Field(default=1e-3, ge=0, allow_inf_nan=False)
     """Relative drift beyond which a replay's rescoring is reported as differing from the
     recording (a replay always decides from the recorded scores; see agent.reference)."""
@@ -222,6 +236,27 @@ class RunConfig(BaseModel):
     @classmethod
     def _limit(cls, value: Any) -> Any:
         return parse_budget(value, off="no limit")
+
+    @field_validator("proxy_data")
+    @classmethod
+    def _a_data_spec(cls, spec: str | None) -> str | None:
+        if spec is not None:
+            from nasagent.evaluator.datasets import parse_spec  # torch: only when data is given
+
+            with _as_value_error():
+                parse_spec(spec)
+        return spec
+
+    @field_validator("combined_members", mode="before")
+    @classmethod
+    def _member_list(cls, value: Any) -> Any:
+        return tuple(p.strip() for p in value.split(",") if p.strip()) if isinstance(
+            value, str) else value
+
+    @field_validator("combined_members")
+    @classmethod
+    def _registered_members(cls, members: tuple[str, ...]) -> tuple[str, ...]:
+        return checked_members(members)
 
     @field_validator("temperature", mode="before")
     @classmethod

@@ -90,8 +90,17 @@ from nasagent.agent.truth import (
     truth_of,
 )
 from nasagent.evaluator import cpu_kernels
+from nasagent.evaluator.combined import Combination
 from nasagent.evaluator.errors import NasAgentError
-from nasagent.evaluator.proxies import ProxyStatus, ScoreResult, ScoreSettings, get_proxy
+from nasagent.evaluator.proxies import (
+    ProxyStatus,
+    ScoreResult,
+    ScoreSettings,
+    get_proxy,
+    higher_is_better,
+    inputs_used,
+    prepare_settings,
+)
 from nasagent.evaluator.validation import check
 
 logger = logging.getLogger(__name__)
@@ -263,8 +272,10 @@ class Search:
         self.space = self.constraints.space
         self.table = table_of(self.space)
         by_table = config.fitness == FITNESS_BENCHMARK
-        self.higher_is_better = by_table or get_proxy(config.proxy).higher_is_better
+        self.higher_is_better = by_table or higher_is_better(config.proxy, config.search_space)
         self.score_settings = score_settings_for(config)
+        if not by_table:  # e.g. the combined proxy's normalisation, fixed before any score
+            self.score_settings = prepare_settings(self.score_settings)
         self.state = SearchState(
             config, Population(config.population, self.higher_is_better),
             deque(maxlen=max(config.history_size, config.reflect_every, 1)),
@@ -596,6 +607,7 @@ class Search:
             "score_drift": self._drift(events),
             "proxy": self.config.proxy, "fitness": self.config.fitness,
             "higher_is_better": self.higher_is_better, "op_names": self.config.op_names,
+            **proxy_record(self.score_settings),
             "truth": table_record(self.table),
             "seed": self.config.seed, "iterations": self.config.iterations,
             "proposals": len(search), "outcomes": _count_outcomes(search),
@@ -626,7 +638,20 @@ def score_settings_for(config: RunConfig) -> ScoreSettings:
         proxy=config.proxy, batch_size=config.batch_size, resolution=config.resolution,
         num_classes=config.num_classes, seed=config.score_seed, repeats=config.repeats,
         device=config.device, residual=config.residual, search_space=config.search_space,
+        proxy_data=config.proxy_data,
+        combination=Combination(members=config.combined_members,
+                                reference=config.combined_reference),
     )
+
+
+def proxy_record(settings: ScoreSettings) -> dict[str, Any]:
+    """What a summary records of how the proxy was computed: the proxy data, what the proxy
+    read, and a combined proxy's members and fixed normalisation (None otherwise)."""
+    combined = get_proxy(settings.proxy).inputs == "members"
+    return {
+        "proxy_data": settings.proxy_data, "proxy_inputs": inputs_used(settings),
+        "combination": settings.combination.model_dump(mode="json") if combined else None,
+    }
 
 
 def _rescoring(scored: Reconciled | None) -> dict[str, Any]:

@@ -1,9 +1,11 @@
 """`nasagent score`: score architectures with a zero-cost proxy, one result per input.
 
 With `--json` every input gives one JSON object per line (JSON Lines) with the keys
-`input`, `canonical`, `proxy`, `score`, `status`, `seconds`, `seed` and `message`; external
-tools rely on those names. An input that does not decode or breaks a rule of its search
-space (channels, chaining, strides, ...) gets status `invalid`, a null score and the reasons;
+`input`, `canonical`, `proxy`, `score`, `status`, `seconds`, `seed`, `message` and `inputs`
+(what the proxy read: `real:SPEC` for `--proxy-data`, `gaussian`, `ones`, `none`, or a
+combined proxy's members' inputs); external tools rely on those names. An input that does
+not decode or breaks a rule of its search space (channels, chaining, strides, ...) gets
+status `invalid`, a null score and the reasons;
 any scoring that did not end `ok` makes the command exit 1, after every row is printed. All
 inputs are scored in one process. Without `--search-space` each input is read in the first
 built-in space that holds it (every Zen-NAS block first, then NB201, ...).
@@ -22,8 +24,17 @@ from rich.table import Table
 
 from nasagent.agent.cli.app import app
 from nasagent.agent.cli.inputs import EXIT_INVALID, read_architectures
+from nasagent.evaluator.combined import DEFAULT_MEMBERS, DEFAULT_REFERENCE, MIN_FINITE
 from nasagent.evaluator.errors import NasAgentError
-from nasagent.evaluator.proxies import PROXIES, ProxyStatus, ScoreResult, ScoreSettings, score
+from nasagent.evaluator.proxies import (
+    PROXIES,
+    ProxyStatus,
+    ScoreResult,
+    ScoreSettings,
+    inputs_used,
+    prepare_settings,
+    score,
+)
 from nasagent.evaluator.spaces import SEARCH_SPACES
 from nasagent.evaluator.spaces.base import spaces_holding
 from nasagent.evaluator.validation import Constraints, check_string
@@ -59,6 +70,16 @@ def score_command(
     residual: Annotated[bool, Opt(
         "--residual/--no-residual", help="Score the model with residual links (Zen-NAS: no).",
     )] = False,
+    proxy_data: Annotated[str | None, Opt(
+        help="Real proxy inputs: cifar10:DIR, imagefolder:DIR, ... (as --data takes); read "
+             "by the proxies whose protocol in the search space takes real data.",
+        show_default="none: Gaussian images and random labels")] = None,
+    combined_members: Annotated[str | None, Opt(
+        help="The combined proxy's members, a comma list.",
+        show_default=",".join(DEFAULT_MEMBERS))] = None,
+    combined_reference: Annotated[int | None, Opt(
+        min=MIN_FINITE, help="Reference architectures fixing the combined proxy's "
+                             "normalisation.", show_default=str(DEFAULT_REFERENCE))] = None,
     as_json: Annotated[bool, Opt("--json", help="Print JSON Lines instead of a table.")] = False,
 ) -> None:
     """Score architectures with a zero-cost proxy (seeded, reproducible).
@@ -67,6 +88,8 @@ def score_command(
     2 on usage errors.
     """
     values = _values(proxy, batch_size, resolution, num_classes, seed, repeats, device, residual)
+    values["proxy_data"] = proxy_data
+    values["combination"] = _combination(combined_members, combined_reference)
     try:
         inputs = read_architectures(archs or [], file)
     except typer.BadParameter as error:
@@ -98,17 +121,25 @@ def score_row(text: str, settings: ScoreSettings) -> dict[str, Any]:
                     settings.seed, "; ".join(report.error_lines()))
     result: ScoreResult = score(arch, settings)
     return _row(text, report.canonical, result.proxy, result.score, result.status,
-                result.seconds, result.seed, result.message)
+                result.seconds, result.seed, result.message, inputs_used(settings))
 
 
 def _row(
     text: str, canonical: str | None, proxy: str, value: float | None, status: ProxyStatus,
-    seconds: float, seed: int, message: str,
+    seconds: float, seed: int, message: str, inputs: str = "-",
 ) -> dict[str, Any]:
     return {
         "input": text, "canonical": canonical, "proxy": proxy, "score": value,
         "status": str(status), "seconds": round(seconds, 6), "seed": seed, "message": message,
+        "inputs": inputs,
     }
+
+
+def _combination(members: str | None, reference: int | None) -> dict[str, Any]:
+    given: dict[str, Any] = {"reference": reference} if reference is not None else {}
+    if members is not None:
+        given["members"] = tuple(part.strip() for part in members.split(",") if part.strip())
+    return given
 
 
 def _values(
@@ -137,7 +168,8 @@ def settings_in(space: str, values: dict[str, Any]) -> ScoreSettings:
     defaults = SEARCH_SPACES.get(space).defaults
     task = {"resolution": defaults.resolution, "num_classes": defaults.num_classes}
     given = {key: value for key, value in values.items() if value is not None}
-    return ScoreSettings.model_validate({**task, **given, "search_space": space})
+    settings = ScoreSettings.model_validate({**task, **given, "search_space": space})
+    return prepare_settings(settings)  # the combined proxy's normalisation, once per space
 
 
 def _space_of(text: str, requested: str | None) -> str:
@@ -152,8 +184,9 @@ def _score_all(
     inputs: list[str], values: dict[str, Any], search_space: str | None
 ) -> list[dict[str, Any]]:
     try:
-        return [score_row(text, settings_in(_space_of(text, search_space), values))
-                for text in inputs]
+        spaces = {text: _space_of(text, search_space) for text in inputs}
+        settings = {space: settings_in(space, values) for space in set(spaces.values())}
+        return [score_row(text, settings[spaces[text]]) for text in inputs]
     except ValidationError as error:
         _fail("; ".join(f"--{'-'.join(str(e['loc'][0]).split('_')) if e['loc'] else 'flags'}: "
                         f"{str(e['msg']).removeprefix('Value error, ')}" for e in error.errors()))

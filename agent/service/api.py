@@ -48,6 +48,7 @@ from nasagent.agent.service.guard import remote_config
 from nasagent.agent.session import backend_options
 from nasagent.evaluator.errors import NasAgentError
 from nasagent.evaluator.proxies import ScoreSettings, get_proxy, resolve_device
+from nasagent.evaluator.proxies import higher_is_better as proxy_direction
 from nasagent.evaluator.validation import Constraints, check_string
 
 __all__ = [
@@ -145,9 +146,10 @@ def check_parent(text: str, config: RunConfig, *, what: str = "parent") -> str:
     return str(record["canonical"])
 
 
-def higher_is_better(proxy: str) -> bool:
-    """Whether a higher score of `proxy` is better (for picking a comparison's best)."""
-    return get_proxy(proxy).higher_is_better
+def higher_is_better(proxy: str, search_space: str) -> bool:
+    """Whether a higher score of `proxy` is better in `search_space` (for picking a
+    comparison's best)."""
+    return proxy_direction(proxy, search_space)
 
 
 def compare_plan(
