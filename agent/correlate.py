@@ -70,6 +70,10 @@ MAX_CHAINS_FACTOR = 25
 BOOTSTRAP_RESAMPLES = 1000
 CONFIDENCE = 0.95
 MIN_PAIRS = 3
+MAX_BOOTSTRAP_ELEMENTS = 2**22
+"""Pair entries one batch of bootstrap resamples may hold: Kendall's tau is vectorised over an
+n x n sign matrix per resample, so 1,000 resamples of a 1,000-architecture study at once would
+need over 20 GB; in batches of this size it needs about 0.2 GB, with the same resamples."""
 CI_RULE = (
     f"An interval is given only when all {BOOTSTRAP_RESAMPLES} bootstrap resamples define the "
     "statistic. A resample whose scores or top-1 values are all equal (likely with few pairs or "
@@ -585,9 +589,11 @@ def rank_correlation(
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore")  # resamples with a constant side give NaN; dropped
         value = float(statistic(xs, ys))
+        batch = max(1, MAX_BOOTSTRAP_ELEMENTS // len(xs) ** 2)
         result = bootstrap(
             (xs, ys), statistic, paired=True, vectorized=True, n_resamples=BOOTSTRAP_RESAMPLES,
             confidence_level=CONFIDENCE, method="percentile", rng=np.random.default_rng(seed),
+            batch=batch if batch < BOOTSTRAP_RESAMPLES else None,
         )
     undefined = int(np.count_nonzero(~np.isfinite(result.bootstrap_distribution)))
     low, high = result.confidence_interval
@@ -639,8 +645,24 @@ def analyse(
         "confidence": CONFIDENCE, "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
         "ci_rule": CI_RULE, "truth": truth or study_truth(settings),
         "combination": normalisation.model_dump(mode="json") if normalisation else None,
-        "proxies": proxies,
+        "proxies": proxies, "common": common_cells(trained, settings),
     }
+
+
+def common_cells(records: Sequence[ArchRecord], settings: StudySettings) -> dict[str, Any]:
+    """Each proxy's rank correlations on the architectures every proxy scored: proxies that
+    fail on different architectures (NASWOT and the Zen-score on cells whose input never
+    reaches the output) compared on the same set. No intervals: they are read side by side."""
+    common = [r for r in records if all(
+        p in r.scores and r.scores[p].score is not None for p in settings.proxies)]
+    ys = np.asarray([float(r.top1 or 0.0) for r in common])
+    values: dict[str, Any] = {"n": len(common), "kendall_tau": {}, "spearman_rho": {}}
+    for name in settings.proxies if len(common) >= MIN_PAIRS else ():
+        sign = 1.0 if higher_is_better(name, settings.search_space) else -1.0
+        xs = np.asarray([sign * float(r.scores[name].score or 0.0) for r in common])
+        for key, statistic in (("kendall_tau", kendall_tau), ("spearman_rho", spearman_rho)):
+            values[key][name] = _finite_or_none(float(statistic(xs, ys)))
+    return values
 
 
 # ---- outputs ------------------------------------------------------------------------------

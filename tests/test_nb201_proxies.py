@@ -251,6 +251,9 @@ def test_correlate_against_the_benchmark_reads_the_tables_accuracies(
     assert results["truth"]["kind"] == "benchmark" and "NATS-Bench" in results["truth"]["source"]
     assert results["settings"]["seed_arch"] == get_space("nb201-cifar10").defaults.seed_arch
     assert results["settings"]["max_layers"] is None and results["proxies"][0]["n"] == 5
+    assert results["common"]["n"] == 5
+    assert results["common"]["spearman_rho"]["params"] == results["proxies"][0][
+        "spearman_rho"]["value"]
     assert "benchmark test accuracy" in (out / "correlate.html").read_text()
 
     import nasagent.agent.correlate as correlate
