@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from image_data import write_imagefolder
+from image_data import write_cifar10, write_imagefolder
 from torch import nn
 from typer.testing import CliRunner
 
@@ -123,7 +123,8 @@ def test_zen_on_nb201_keeps_zen_nas_gaussian_init_and_the_others_pytorchs() -> N
     default_model = space.scoring_model(arch, nb201(proxy="gradnorm"))
 
     def weight_std(model: nn.Module) -> float:
-        return float(torch.cat([layer.weight.flatten() for layer in weighted(model)]).std())
+        weights = [layer.weight.detach().flatten() for layer in weighted(model)]
+        return float(torch.cat(weights).std())
 
     assert weight_std(zen_model) == pytest.approx(1.0, abs=0.05)
     assert weight_std(default_model) < 0.3
@@ -168,6 +169,36 @@ def test_the_proxy_batch_reads_only_the_sampled_files(
     assert images.shape == (4, 3, 8, 8) and images.dtype == torch.float32
     assert labels.tolist() == [int(path.parent.name[1:]) for path in chosen[:4]]
     datasets._proxy_batch.cache_clear()
+
+
+def test_a_cifar_proxy_batch_never_reads_the_test_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_cifar10(tmp_path / "cifar")
+    read: list[str] = []
+    original = datasets.read_pickle
+
+    def recording(path: Path) -> dict[str, object]:
+        read.append(path.name)
+        return original(path)
+
+    monkeypatch.setattr(datasets, "read_pickle", recording)
+    datasets._proxy_batch.cache_clear()
+    images, labels = proxy_batch(f"cifar10:{root}", 16, 32, 10, seed=0)
+
+    assert images.shape == (16, 3, 32, 32) and labels.shape == (16,)
+    assert "test_batch" not in read and "data_batch_1" in read
+    channel_means = images.mean(dim=(0, 2, 3))  # normalised with the sample's statistics
+    assert channel_means.abs().max() < 0.5
+    datasets._proxy_batch.cache_clear()
+
+
+def test_the_zen_nas_spaces_read_proxy_data_only_when_given() -> None:
+    plain = ScoreSettings(num_classes=10, batch_size=8, device="cpu")
+    real = plain.model_copy(update={"proxy_data": "digits"})
+
+    assert score(CIFAR_SEED, real).score != score(CIFAR_SEED, plain).score
+    assert inputs_used(real) == "real:digits" and inputs_used(plain) == "gaussian"
 
 
 def test_an_image_folder_with_a_test_split_loads_for_training(jpeg_folder: Path) -> None:
