@@ -45,6 +45,13 @@ from nasagent.agent.task_defaults import (
     space_defaults,
 )
 from nasagent.evaluator import CIFAR_SEED
+from nasagent.evaluator.combined import (
+    DEFAULT_MEMBERS,
+    DEFAULT_REFERENCE,
+    MIN_FINITE,
+    Combination,
+    checked_members,
+)
 from nasagent.evaluator.errors import NasAgentError
 from nasagent.evaluator.memory import AUTO as AUTO_CAP
 from nasagent.evaluator.memory import read_cap
@@ -125,6 +132,14 @@ class RunConfig(BaseModel):
     repeats: int = Field(default=1, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     residual: bool = False
+    proxy_data: str | None = None
+    """A data spec (`cifar10:DIR`, `imagefolder:DIR`, as --data takes): the proxies whose
+    space's protocol reads real data score one seeded minibatch of its training images and
+    labels; None: Gaussian images and random labels."""
+    combined_members: tuple[str, ...] = DEFAULT_MEMBERS
+    """The proxies the `combined` proxy standardises and averages."""
+    combined_reference: int = Field(default=DEFAULT_REFERENCE, ge=MIN_FINITE)
+    """Architectures of the seeded reference sample that fixes the combined normalisation."""
     score_rtol: float = Field(default=1e-3, ge=0, allow_inf_nan=False)
     """Relative drift beyond which a replay's rescoring is reported as differing from the
     recording (a replay always decides from the recorded scores; see agent.reference)."""
@@ -242,6 +257,26 @@ class RunConfig(BaseModel):
     def memory_cap_mb(self) -> float | None:
         """`max_memory` in MB on this machine ("auto" resolved; None: no cap)."""
         return read_cap(self.max_memory)
+    @field_validator("proxy_data")
+    @classmethod
+    def _a_data_spec(cls, spec: str | None) -> str | None:
+        if spec is not None:
+            from nasagent.evaluator.datasets import parse_spec  # torch: only when data is given
+
+            with _as_value_error():
+                parse_spec(spec)
+        return spec
+
+    @field_validator("combined_members", mode="before")
+    @classmethod
+    def _member_list(cls, value: Any) -> Any:
+        return tuple(p.strip() for p in value.split(",") if p.strip()) if isinstance(
+            value, str) else value
+
+    @field_validator("combined_members")
+    @classmethod
+    def _registered_members(cls, members: tuple[str, ...]) -> tuple[str, ...]:
+        return checked_members(members)
 
     @field_validator("temperature", mode="before")
     @classmethod
@@ -328,7 +363,9 @@ def score_settings_for(config: RunConfig) -> ScoreSettings:
         proxy=config.proxy, batch_size=config.batch_size, resolution=config.resolution,
         num_classes=config.num_classes, seed=config.score_seed, repeats=config.repeats,
         device=config.device, residual=config.residual, search_space=config.search_space,
-        max_memory=config.memory_cap_mb,
+        max_memory=config.memory_cap_mb, proxy_data=config.proxy_data,
+        combination=Combination(members=config.combined_members,
+                                reference=config.combined_reference),
     )
 
 

@@ -1,14 +1,19 @@
 """The proxy validity study: how well does each zero-cost proxy rank architectures by accuracy?
 
-`nasagent correlate` samples N distinct valid architectures under the budgets (chains of
-Zen-NAS random mutations of the seed, of varying length, stratified by parameter count so small
-and large networks are both present), scores each with every proxy, trains each briefly, and
-reports per proxy Kendall's tau and Spearman's rho against held-out top-1, each with a
-percentile bootstrap interval, a scatter plot per proxy and a self-contained HTML page.
+`nasagent correlate` samples N distinct valid architectures, scores each with every proxy,
+measures each one's accuracy, and reports per proxy Kendall's tau and Spearman's rho against
+it, each with a percentile bootstrap interval, a scatter plot per proxy and a self-contained
+HTML page. Where the accuracy comes from is the study's `truth` (`TRUTHS`):
 
-For a lower-is-better proxy (SynFlow) the score is negated before correlating, so a positive
-tau always means "the proxy's preferred architectures train better". Everything is cached in
-the study directory (study.json, archs/NNN.json, archs/NNN/ training), so a re-run resumes.
+* `training`: chains of random mutations of the seed, of varying length, stratified by
+  parameter count so small and large networks are both present, each trained briefly and
+  measured by held-out top-1;
+* `benchmark`: cells drawn uniformly from a space with a benchmark table (NB201), each
+  looked up in the table (`agent.truth.truth_of`, the one path of ground truth), no training.
+
+For a lower-is-better proxy the score is negated before correlating, so a positive tau always
+means "the proxy's preferred architectures are more accurate". Everything is cached in the
+study directory (study.json, archs/NNN.json, archs/NNN/ training), so a re-run resumes.
 """
 
 from __future__ import annotations
@@ -19,19 +24,39 @@ import random
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nasagent.agent.outcomes import Count
 from nasagent.agent.runlog import STUDY_FILE, read_json, write_json
+from nasagent.agent.task_defaults import ARCH_BUDGET_KEYS
+from nasagent.agent.truth import truth_of
 from nasagent.evaluator import CIFAR_SEED
+from nasagent.evaluator.combined import (
+    DEFAULT_MEMBERS,
+    DEFAULT_REFERENCE,
+    MIN_FINITE,
+    Normalisation,
+    checked_members,
+    combined_result,
+)
 from nasagent.evaluator.errors import NasAgentError
 from nasagent.evaluator.memory import MemoryCapError, memory_refusal
-from nasagent.evaluator.proxies import PROXIES, ScoreResult, ScoreSettings, score
-from nasagent.evaluator.spaces import get_space
-from nasagent.evaluator.spaces.base import Mutator
+from nasagent.evaluator.proxies import (
+    PROXIES,
+    ScoreResult,
+    ScoreSettings,
+    check_proxy_data,
+    get_proxy,
+    higher_is_better,
+    inputs_used,
+    prepare_settings,
+    score,
+)
+from nasagent.evaluator.spaces import DEFAULT_SEARCH_SPACE, SEARCH_SPACES, get_space
+from nasagent.evaluator.spaces.base import Benchmark, Mutator, SearchSpace
 from nasagent.evaluator.validation import Constraints, check
 
 logger = logging.getLogger(__name__)
@@ -46,6 +71,10 @@ MAX_CHAINS_FACTOR = 25
 BOOTSTRAP_RESAMPLES = 1000
 CONFIDENCE = 0.95
 MIN_PAIRS = 3
+MAX_BOOTSTRAP_ELEMENTS = 2**22
+"""Pair entries one batch of bootstrap resamples may hold: Kendall's tau is vectorised over an
+n x n sign matrix per resample, so 1,000 resamples of a 1,000-architecture study at once would
+need over 20 GB; in batches of this size it needs about 0.2 GB, with the same resamples."""
 CI_RULE = (
     f"An interval is given only when all {BOOTSTRAP_RESAMPLES} bootstrap resamples define the "
     "statistic. A resample whose scores or top-1 values are all equal (likely with few pairs or "
@@ -54,6 +83,10 @@ CI_RULE = (
 """The rule that decides whether a rank correlation gets an interval; stated with the results."""
 NO_BUDGET = "none"
 """An override value that removes a budget (None in an override means "not given")."""
+TRUTH_TRAINING: Literal["training"] = "training"
+TRUTH_BENCHMARK: Literal["benchmark"] = "benchmark"
+SPACE_KEYS = ("seed_arch", "resolution", *ARCH_BUDGET_KEYS)
+"""Study settings that default to the search space's own (`SpaceDefaults`)."""
 
 
 class StudyError(NasAgentError):
@@ -74,14 +107,33 @@ class StudySettings(BaseModel):
     resolution: int = Field(default=32, ge=4)
     seed: int = 0
     score_batch_size: int = Field(default=64, ge=2)
-    search_space: str = "zennas-cifar"
+    search_space: str = DEFAULT_SEARCH_SPACE
     seed_arch: str = CIFAR_SEED
+    """The chains' start: the search space's seed unless given."""
     structure: str = "none"
     max_params: float | None = 1e6
     max_flops: float | None = None
     max_layers: int | None = 18
     max_chain: int = Field(default=12, ge=1)
     device: str = "auto"
+    truth: Literal["training", "benchmark"] = TRUTH_TRAINING
+    """Where the accuracies come from: brief training, or the space's benchmark table."""
+    proxy_data: str | None = None
+    """Real proxy data (`cifar10:DIR`, `imagefolder:DIR`); None: Gaussian inputs."""
+    combined_members: tuple[str, ...] = DEFAULT_MEMBERS
+    combined_reference: int = Field(default=DEFAULT_REFERENCE, ge=MIN_FINITE)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _space_defaults(cls, values: Any) -> Any:
+        """Seed, resolution and budgets not given are the search space's."""
+        if not isinstance(values, dict):
+            return values
+        name = values.get("search_space", DEFAULT_SEARCH_SPACE)
+        if not isinstance(name, str) or name not in SEARCH_SPACES:
+            return values
+        defaults = get_space(name).defaults
+        return {**{key: getattr(defaults, key) for key in SPACE_KEYS}, **values}
 
     @field_validator("proxies")
     @classmethod
@@ -90,6 +142,34 @@ class StudySettings(BaseModel):
         if unknown or not names:
             raise ValueError(f"unknown proxies {unknown}; valid: {', '.join(PROXIES)}")
         return names
+
+    @field_validator("combined_members")
+    @classmethod
+    def _single_proxies(cls, members: tuple[str, ...]) -> tuple[str, ...]:
+        return checked_members(members)
+
+    @field_validator("proxy_data")
+    @classmethod
+    def _a_data_spec(cls, spec: str | None) -> str | None:
+        if spec is not None:
+            from nasagent.evaluator.datasets import parse_spec
+
+            try:
+                parse_spec(spec)
+            except NasAgentError as error:
+                raise ValueError(str(error)) from None
+        return spec
+
+    def score_settings(self, proxy: str, num_classes: int) -> ScoreSettings:
+        """The proxy settings of `proxy` in this study."""
+        return ScoreSettings.model_validate({
+            "proxy": proxy, "batch_size": self.score_batch_size,
+            "resolution": self.resolution, "num_classes": num_classes, "seed": self.seed,
+            "device": self.device, "search_space": self.search_space,
+            "proxy_data": self.proxy_data,
+            "combination": {"members": self.combined_members,
+                            "reference": self.combined_reference},
+        })
 
     def constraints(self, num_classes: int) -> Constraints:
         constraints = Constraints(
@@ -101,13 +181,15 @@ class StudySettings(BaseModel):
 
 
 class Study(BaseModel):
-    """study.json: the settings and the sampled architectures, in the order they are run."""
+    """study.json: the settings, the sampled architectures in the order they are run, and the
+    combined proxy's normalisation, fixed when the study starts (None without one)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     settings: StudySettings
     num_classes: int
     architectures: tuple[str, ...]
+    normalisation: Normalisation | None = None
 
 
 # ---- resolving settings against a stored study -------------------------------------------
@@ -194,6 +276,32 @@ def sample_architectures(
     return _stratified(pool, settings.archs, rng)
 
 
+def uniform_architectures(
+    settings: StudySettings, constraints: Constraints, max_memory: float | None = None
+) -> list[str]:
+    """N distinct architectures drawn uniformly by the space's `random_arch` (seeded), each
+    valid under `constraints` (NB201: every cell, unless a budget is given) and within the
+    memory cap `max_memory` to score (MB; None: no cap).
+
+    Raises:
+        StudyError: the space has no uniform sampler, or too few distinct architectures.
+    """
+    space, rng = constraints.space, random.Random(settings.seed)
+    archs: dict[str, None] = {}
+    for _ in range(settings.archs * MAX_CHAINS_FACTOR):
+        arch = space.random_arch(rng)
+        if arch is None:
+            raise StudyError(f"search space {space.name} has no uniform sampler; "
+                             f"use --truth training")
+        if check(arch, constraints).valid and memory_refusal(
+                space, arch, constraints, settings.score_batch_size, max_memory) is None:
+            archs.setdefault(space.encode(arch), None)
+        if len(archs) == settings.archs:
+            return list(archs)
+    raise StudyError(f"found only {len(archs)} distinct valid architectures for --archs "
+                     f"{settings.archs}; loosen the budgets or ask for fewer")
+
+
 MemoryCheck = Callable[[Any, str], str | None]
 """(architecture, what) -> the sentence refusing it over the memory cap, or None."""
 
@@ -258,6 +366,10 @@ class ArchRecord(BaseModel):
     layers: int | None = None
     scores: dict[str, ScoreResult] = {}
     top1: float | None = None
+    """The accuracy the proxies are correlated with, as a fraction (held-out top-1, or the
+    benchmark's test accuracy / 100)."""
+    truth: dict[str, Any] | None = None
+    """The benchmark table's figures (percent) of a `benchmark` study, as events carry them."""
     seconds_per_epoch: float | None = None
     train_error: str | None = None
 
@@ -265,46 +377,160 @@ class ArchRecord(BaseModel):
 Reporter = Callable[[str], None]
 
 
+class Truth(Protocol):
+    """Where a study's accuracies come from (`TRUTHS`)."""
+
+    num_classes: int
+
+    def sample(
+        self, settings: StudySettings, constraints: Constraints, max_memory: float | None
+    ) -> list[str]: ...
+
+    def measure(self, record: ArchRecord, out: Path, max_memory: float | None) -> ArchRecord:
+        ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+class TrainingTruth:
+    """Held-out top-1 after brief training on the study's data (`evaluator.training`)."""
+
+    def __init__(self, settings: StudySettings, progress: bool) -> None:
+        from nasagent.evaluator.datasets import load_data
+
+        self.settings, self.progress = settings, progress
+        self.data = load_data(settings.data, settings.resolution)
+        self.num_classes = self.data.num_classes
+
+    def sample(
+        self, settings: StudySettings, constraints: Constraints, max_memory: float | None
+    ) -> list[str]:
+        return sample_architectures(settings, constraints, max_memory)
+
+    def measure(self, record: ArchRecord, out: Path, max_memory: float | None) -> ArchRecord:
+        return _trained(record, self.settings, self.data, out, self.progress, max_memory)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": TRUTH_TRAINING, "label": "held-out top-1", "data": self.settings.data}
+
+
+class BenchmarkTruth:
+    """The space's benchmark table (NB201: NATS-Bench's 200-epoch test accuracy, mean over
+    seeds): no training; the cells are drawn uniformly."""
+
+    def __init__(self, settings: StudySettings, progress: bool) -> None:  # noqa: ARG002
+        space: SearchSpace = get_space(settings.search_space)
+        table = space.benchmark()
+        if table is None:
+            raise StudyError(f"--truth benchmark needs a search space with a benchmark table; "
+                             f"{space.name} has none (the nb201-* spaces do)")
+        self.table: Benchmark = table
+        self.num_classes = space.defaults.num_classes
+
+    def sample(
+        self, settings: StudySettings, constraints: Constraints, max_memory: float | None
+    ) -> list[str]:
+        return uniform_architectures(settings, constraints, max_memory)
+
+    def measure(
+        self, record: ArchRecord, out: Path, max_memory: float | None  # noqa: ARG002
+    ) -> ArchRecord:
+        if record.truth is not None:
+            return record
+        truth = truth_of(self.table, record.arch)
+        if truth is None:
+            raise StudyError(f"{record.arch} is not in the benchmark table ({self.table.source})")
+        update = {"truth": truth, "top1": truth["test_accuracy"] / 100}
+        return _save(record.model_copy(update=update), out)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": TRUTH_BENCHMARK, "label": "benchmark test accuracy",
+                "source": self.table.source, "dataset": self.table.dataset,
+                "architectures": len(self.table)}
+
+
+TRUTHS: dict[str, Callable[[StudySettings, bool], Truth]] = {
+    TRUTH_TRAINING: TrainingTruth, TRUTH_BENCHMARK: BenchmarkTruth,
+}
+"""The study's `truth` kinds."""
+
+
 def run_study(
     settings: StudySettings, out: Path, *, report: Reporter = logger.info,
     progress: bool = False, max_memory: float | None = None,
 ) -> list[ArchRecord]:
-    """Sample (or read back) the architectures, score and train each, caching as it goes.
+    """Sample (or read back) the architectures, score each and measure its accuracy (train
+    it, or look it up), caching as it goes.
 
     `max_memory` is the memory cap in MB (None: none): the sample keeps within it, and a
     stored architecture over it is neither scored nor trained (`over_budget`, `train_error`).
 
     Raises:
         StudyError: see `sample_architectures`; DataError: the data cannot be loaded.
+        CombinationError: the combined proxy cannot be normalised.
         FolderKindError: `out` holds another kind of result (see agent.preflight).
     """
     from nasagent.agent.preflight import check_out_folder
-    from nasagent.evaluator.datasets import load_data
 
     check_out_folder(out, "study")
     stored = _stored_study(out)
-    if stored is None:  # before the data load; `sample_architectures` checks with its classes
+    if stored is None:  # before the data load; the sampler checks again with its classes
         refuse_seed_over_cap(settings, max_memory)
-    data = load_data(settings.data, settings.resolution)
-    study = stored or _new_study(settings, data.num_classes, out, max_memory)
+    truth = TRUTHS[settings.truth](settings, progress)
+    check_proxy_data(settings.score_settings(settings.proxies[0], truth.num_classes))
+    study = stored or _new_study(settings, truth, out, max_memory)
+    scorings = study_scorings(study, max_memory)
     records = []
     for index, arch in enumerate(study.architectures):
-        record = _scored(_record(out, index, arch, settings, data.num_classes), settings,
-                         data.num_classes, out, max_memory)
-        record = _trained(record, settings, data, out, progress, max_memory)
+        record = _scored(_record(out, index, arch, settings, study.num_classes), scorings, out)
+        record = truth.measure(record, out, max_memory)
         records.append(record)
         report(_line(record, len(study.architectures)))
     return records
 
 
+def study_truth(settings: StudySettings) -> dict[str, Any]:
+    """What correlation.json says of the study's truth (no data or table is loaded twice:
+    the benchmark table is cached, training data is only named)."""
+    if settings.truth == TRUTH_TRAINING:
+        return {"kind": TRUTH_TRAINING, "label": "held-out top-1", "data": settings.data}
+    return BenchmarkTruth(settings, False).describe()
+
+
+def study_scorings(
+    study: Study, max_memory: float | None = None
+) -> dict[str, ScoreSettings]:
+    """The proxy settings of every proxy of `study` under the memory cap `max_memory` (MB;
+    None: none), a combined proxy's carrying the study's normalisation."""
+    settings = study.settings
+    scorings = {proxy: settings.score_settings(proxy, study.num_classes)
+                .model_copy(update={"max_memory": max_memory}) for proxy in settings.proxies}
+    for proxy, scoring in scorings.items():
+        if get_proxy(proxy).inputs == "members" and study.normalisation is not None:
+            combination = scoring.combination.model_copy(
+                update={"normalisation": study.normalisation})
+            scorings[proxy] = scoring.model_copy(update={"combination": combination})
+    return scorings
+
+
 def _new_study(
-    settings: StudySettings, num_classes: int, out: Path, max_memory: float | None
+    settings: StudySettings, truth: Truth, out: Path, max_memory: float | None
 ) -> Study:
-    archs = sample_architectures(settings, settings.constraints(num_classes), max_memory)
-    study = Study(settings=settings, num_classes=num_classes, architectures=tuple(archs))
+    archs = truth.sample(settings, settings.constraints(truth.num_classes), max_memory)
+    study = Study(settings=settings, num_classes=truth.num_classes, architectures=tuple(archs),
+                  normalisation=_normalisation(settings, truth.num_classes))
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / STUDY_FILE, study.model_dump(mode="json"))
     return study
+
+
+def _normalisation(settings: StudySettings, num_classes: int) -> Normalisation | None:
+    """The combined proxy's normalisation, measured once when the study starts."""
+    combined = [p for p in settings.proxies if get_proxy(p).inputs == "members"]
+    if not combined:
+        return None
+    prepared = prepare_settings(settings.score_settings(combined[0], num_classes))
+    return prepared.combination.normalisation
 
 
 def _record_path(out: Path, index: int) -> Path:
@@ -338,21 +564,16 @@ def _save(record: ArchRecord, out: Path) -> ArchRecord:
     return record
 
 
-def _scored(
-    record: ArchRecord, settings: StudySettings, num_classes: int, out: Path,
-    max_memory: float | None,
-) -> ArchRecord:
-    missing = [p for p in settings.proxies if p not in record.scores]
+def _scored(record: ArchRecord, scorings: dict[str, ScoreSettings], out: Path) -> ArchRecord:
+    """Every missing score; a combined proxy's from its members' scores already in the
+    record (the same settings), so members are not scored twice."""
+    missing = [p for p in scorings if p not in record.scores]
     if not missing:
         return record
     scores = dict(record.scores)
     for proxy in missing:
-        scores[proxy] = score(record.arch, ScoreSettings.model_validate({
-            "proxy": proxy, "batch_size": settings.score_batch_size,
-            "resolution": settings.resolution, "num_classes": num_classes,
-            "seed": settings.seed, "device": settings.device,
-            "search_space": settings.search_space, "max_memory": max_memory,
-        }))
+        derived = combined_result(scores, scorings[proxy])
+        scores[proxy] = derived or score(record.arch, scorings[proxy])
     return _save(record.model_copy(update={"scores": scores}), out)
 
 
@@ -382,11 +603,12 @@ def _trained(
 
 
 def _line(record: ArchRecord, total: int) -> str:
-    top1 = "-" if record.top1 is None else f"{100 * record.top1:.1f}%"
+    top1 = "top-1 -" if record.top1 is None else f"top-1 {100 * record.top1:.1f}%"
+    if record.truth is not None:
+        top1 = f"test accuracy {record.truth['test_accuracy']:.2f}% (table)"
     epoch = "" if record.seconds_per_epoch is None else f", {record.seconds_per_epoch:.1f} s/epoch"
     layers = "" if record.layers is None else f", layers {record.layers}"
-    return (f"[{record.index + 1}/{total}] params {record.params:,.0f}{layers}: "
-            f"top-1 {top1}{epoch}")
+    return f"[{record.index + 1}/{total}] params {record.params:,.0f}{layers}: {top1}{epoch}"
 
 
 # ---- analysis -----------------------------------------------------------------------------
@@ -435,9 +657,11 @@ def rank_correlation(
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore")  # resamples with a constant side give NaN; dropped
         value = float(statistic(xs, ys))
+        batch = max(1, MAX_BOOTSTRAP_ELEMENTS // len(xs) ** 2)
         result = bootstrap(
             (xs, ys), statistic, paired=True, vectorized=True, n_resamples=BOOTSTRAP_RESAMPLES,
             confidence_level=CONFIDENCE, method="percentile", rng=np.random.default_rng(seed),
+            batch=batch if batch < BOOTSTRAP_RESAMPLES else None,
         )
     undefined = int(np.count_nonzero(~np.isfinite(result.bootstrap_distribution)))
     low, high = result.confidence_interval
@@ -459,17 +683,22 @@ def score_accuracy_pairs(records: Sequence[ArchRecord], proxy: str) -> list[tupl
     return pairs
 
 
-def analyse(records: Sequence[ArchRecord], settings: StudySettings) -> dict[str, Any]:
-    """Per proxy: pairs used, failures, Kendall's tau and Spearman's rho with intervals."""
+def analyse(
+    records: Sequence[ArchRecord], settings: StudySettings,
+    normalisation: Normalisation | None = None, truth: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Per proxy: pairs used, failures, what it read, Kendall's tau and Spearman's rho with
+    intervals; the study's truth and the combined proxy's normalisation beside them."""
     trained = [r for r in records if r.top1 is not None]
     proxies = []
     for name in settings.proxies:
-        sign = 1.0 if PROXIES[name].higher_is_better else -1.0
+        higher = higher_is_better(name, settings.search_space)
         pairs = score_accuracy_pairs(trained, name)
-        xs, ys = [sign * p[0] for p in pairs], [p[1] for p in pairs]
+        xs, ys = [(1.0 if higher else -1.0) * p[0] for p in pairs], [p[1] for p in pairs]
         proxies.append({
-            "proxy": name, "higher_is_better": PROXIES[name].higher_is_better, "n": len(pairs),
+            "proxy": name, "higher_is_better": higher, "n": len(pairs),
             "failed": sum(name in r.scores and r.scores[name].score is None for r in records),
+            "inputs": inputs_used(settings.score_settings(name, 1)),
             "kendall_tau": rank_correlation(xs, ys, kendall_tau, settings.seed),
             "spearman_rho": rank_correlation(xs, ys, spearman_rho, settings.seed),
         })
@@ -482,27 +711,48 @@ def analyse(records: Sequence[ArchRecord], settings: StudySettings) -> dict[str,
         "seconds_per_epoch_mean": sum(times) / len(times) if times else None,
         "top1_range": [min(accuracies), max(accuracies)] if accuracies else None,
         "confidence": CONFIDENCE, "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
-        "ci_rule": CI_RULE, "proxies": proxies,
+        "ci_rule": CI_RULE, "truth": truth or study_truth(settings),
+        "combination": normalisation.model_dump(mode="json") if normalisation else None,
+        "proxies": proxies, "common": common_cells(trained, settings),
     }
+
+
+def common_cells(records: Sequence[ArchRecord], settings: StudySettings) -> dict[str, Any]:
+    """Each proxy's rank correlations on the architectures every proxy scored: proxies that
+    fail on different architectures (NASWOT and the Zen-score on cells whose input never
+    reaches the output) compared on the same set. No intervals: they are read side by side."""
+    common = [r for r in records if all(
+        p in r.scores and r.scores[p].score is not None for p in settings.proxies)]
+    ys = np.asarray([float(r.top1 or 0.0) for r in common])
+    values: dict[str, Any] = {"n": len(common), "kendall_tau": {}, "spearman_rho": {}}
+    for name in settings.proxies if len(common) >= MIN_PAIRS else ():
+        sign = 1.0 if higher_is_better(name, settings.search_space) else -1.0
+        xs = np.asarray([sign * float(r.scores[name].score or 0.0) for r in common])
+        for key, statistic in (("kendall_tau", kendall_tau), ("spearman_rho", spearman_rho)):
+            values[key][name] = _finite_or_none(float(statistic(xs, ys)))
+    return values
 
 
 # ---- outputs ------------------------------------------------------------------------------
 
 
-def plot_scatter(records: Sequence[ArchRecord], proxy: str, tau: float | None, path: Path) -> Path:
-    """Proxy score against held-out top-1, one point per architecture (no pyplot)."""
+def plot_scatter(
+    records: Sequence[ArchRecord], entry: dict[str, Any], truth_label: str, path: Path
+) -> Path:
+    """Proxy score against the study's accuracy, one point per architecture (no pyplot)."""
     from matplotlib.figure import Figure
 
+    proxy, tau = entry["proxy"], entry["kendall_tau"]["value"]
     points = score_accuracy_pairs(records, proxy)
     figure = Figure(figsize=(4.8, 3.6), layout="constrained")
     axes = figure.add_subplot()
     axes.scatter([p[0] for p in points], [p[1] for p in points], s=18, color="#1f77b4")
-    direction = "higher" if PROXIES[proxy].higher_is_better else "lower"
+    direction = "higher" if entry["higher_is_better"] else "lower"
     axes.set_xlabel(f"{proxy} score ({direction} is better)")
-    axes.set_ylabel("held-out top-1")
+    axes.set_ylabel(truth_label)
     shown = "n/a" if tau is None else f"{tau:.3f}"
     axes.set_title(f"{proxy}: Kendall tau {shown} (n={len(points)})", fontsize="medium")
-    if proxy in ("params", "flops", "synflow") and points and min(p[0] for p in points) > 0:
+    if PROXIES[proxy].log_scale and points and min(p[0] for p in points) > 0:
         axes.set_xscale("log")
     figure.savefig(path, dpi=110)
     return path
@@ -510,12 +760,13 @@ def plot_scatter(records: Sequence[ArchRecord], proxy: str, tau: float | None, p
 
 def write_outputs(records: Sequence[ArchRecord], settings: StudySettings, out: Path) -> dict:
     """correlation.json, one scatter PNG per proxy and the self-contained correlate.html."""
-    results = analyse(records, settings)
+    stored = _stored_study(out)
+    results = analyse(records, settings, stored.normalisation if stored else None)
     write_json(out / RESULTS_FILE, results)
     figures = []
     for entry in results["proxies"]:
         path = out / f"{SCATTER_PREFIX}{entry['proxy']}.png"
-        plot_scatter(records, entry["proxy"], entry["kendall_tau"]["value"], path)
+        plot_scatter(records, entry, results["truth"]["label"], path)
         figures.append((entry["proxy"], path))
     (out / REPORT_FILE).write_text(render_html(results, records, figures, out), encoding="utf-8")
     return results
@@ -530,8 +781,8 @@ def render_html(
 
     rows = [
         [entry["proxy"], "higher" if entry["higher_is_better"] else "lower (negated)",
-         str(entry["n"]), str(entry["failed"]), interval_text(entry["kendall_tau"]),
-         interval_text(entry["spearman_rho"])]
+         entry.get("inputs", "-"), str(entry["n"]), str(entry["failed"]),
+         interval_text(entry["kendall_tau"]), interval_text(entry["spearman_rho"])]
         for entry in results["proxies"]
     ]
     return _html_environment().get_template("correlate.html.j2").render(

@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nasagent.agent.outcomes import HistoryEntry, Outcome, ScoredArch
 from nasagent.agent.population import SEED_PARENT_THRESHOLD
-from nasagent.evaluator.proxies import PROXIES
+from nasagent.evaluator.proxies import PROXIES, higher_is_better
 from nasagent.evaluator.spaces.base import (
     STANDARD_NAMING,
     Cost,
@@ -78,6 +78,8 @@ class SearchFacts(BaseModel):
     population: int = Field(default=512, ge=1)
     init_population: int = Field(default=0, ge=0)
     residual: bool = False
+    proxy_data: str | None = None
+    """The run's proxy data spec (None: Gaussian inputs), for the space's scoring note."""
 
 
 class PromptSettings(BaseModel):
@@ -240,7 +242,8 @@ def _space_context(settings: PromptSettings) -> dict[str, Any]:
 
 
 def _options(settings: PromptSettings) -> dict[str, Any]:
-    return {"op_names": settings.op_names, "residual": settings.search.residual}
+    return {"op_names": settings.op_names, "residual": settings.search.residual,
+            "proxy": settings.proxy, "proxy_data": settings.search.proxy_data}
 
 
 def _noise(settings: PromptSettings, facts: PromptFacts | None = None) -> str:
@@ -296,7 +299,7 @@ def _proxy_view(settings: PromptSettings, include_source: bool | None = None) ->
     legacy = settings.version in LEGACY_VERSIONS
     return {
         "name": spec.name,
-        "higher_is_better": spec.higher_is_better,
+        "higher_is_better": higher_is_better(spec.name, settings.constraints.search_space),
         "description": spec.description.strip() if legacy else spec.summary,
         "source": _source_of(spec.function) if source else None,
     }

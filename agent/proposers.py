@@ -104,7 +104,7 @@ def prompt_settings_for(config: RunConfig) -> PromptSettings:
         search=SearchFacts(
             parent_selection=str(config.parent_selection), tournament_size=config.tournament_size,
             population=config.population, init_population=config.init_population,
-            residual=config.residual,
+            residual=config.residual, proxy_data=config.proxy_data,
         ),
     )
 

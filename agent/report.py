@@ -61,7 +61,7 @@ from nasagent.agent.stats import (
 from nasagent.agent.train_best import structure_of, top1_cell, top1_test_lines, trained_summary
 from nasagent.agent.truth import FITNESS_BENCHMARK, table_of, table_record
 from nasagent.evaluator.errors import NasAgentError
-from nasagent.evaluator.proxies import get_proxy
+from nasagent.evaluator.proxies import higher_is_better
 from nasagent.evaluator.spaces import get_space
 
 logger = logging.getLogger(__name__)
@@ -270,7 +270,7 @@ def direction_of(runs: Sequence[RunData]) -> tuple[str, bool]:
     proxies = sorted({run.config.proxy for run in runs})
     if len(proxies) != 1:
         raise ReportError(f"runs use different proxies ({', '.join(proxies)}); cannot compare")
-    return proxies[0], get_proxy(proxies[0]).higher_is_better
+    return proxies[0], higher_is_better(proxies[0], runs[0].config.search_space)
 
 
 def group_by_arm(runs: Sequence[RunData]) -> dict[str, list[RunData]]:

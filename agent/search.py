@@ -93,7 +93,15 @@ from nasagent.agent.truth import (
 from nasagent.agent.workerpool import failed_result
 from nasagent.evaluator import cpu_kernels
 from nasagent.evaluator.errors import NasAgentError
-from nasagent.evaluator.proxies import ProxyStatus, ScoreResult, get_proxy
+from nasagent.evaluator.proxies import (
+    ProxyStatus,
+    ScoreResult,
+    ScoreSettings,
+    get_proxy,
+    higher_is_better,
+    inputs_used,
+    prepare_settings,
+)
 from nasagent.evaluator.validation import check
 
 logger = logging.getLogger(__name__)
@@ -265,8 +273,10 @@ class Search:
         self.space = self.constraints.space
         self.table = table_of(self.space)
         by_table = config.fitness == FITNESS_BENCHMARK
-        self.higher_is_better = by_table or get_proxy(config.proxy).higher_is_better
+        self.higher_is_better = by_table or higher_is_better(config.proxy, config.search_space)
         self.score_settings = score_settings_for(config)
+        if not by_table:  # e.g. the combined proxy's normalisation, fixed before any score
+            self.score_settings = prepare_settings(self.score_settings)
         self.state = SearchState(
             config, Population(config.population, self.higher_is_better),
             deque(maxlen=max(config.history_size, config.reflect_every, 1)),
@@ -613,6 +623,7 @@ class Search:
             "score_drift": self._drift(events),
             "proxy": self.config.proxy, "fitness": self.config.fitness,
             "higher_is_better": self.higher_is_better, "op_names": self.config.op_names,
+            **proxy_record(self.score_settings),
             "truth": table_record(self.table),
             "seed": self.config.seed, "iterations": self.config.iterations,
             "proposals": len(search), "outcomes": _count_outcomes(search),
@@ -656,6 +667,16 @@ def _score_message(
     if status == ProxyStatus.OVER_BUDGET:
         return (result.message,), ()
     return (), (result.message,)
+
+
+def proxy_record(settings: ScoreSettings) -> dict[str, Any]:
+    """What a summary records of how the proxy was computed: the proxy data, what the proxy
+    read, and a combined proxy's members and fixed normalisation (None otherwise)."""
+    combined = get_proxy(settings.proxy).inputs == "members"
+    return {
+        "proxy_data": settings.proxy_data, "proxy_inputs": inputs_used(settings),
+        "combination": settings.combination.model_dump(mode="json") if combined else None,
+    }
 
 
 def _rescoring(scored: Reconciled | None) -> dict[str, Any]:

@@ -382,11 +382,12 @@ def failed_result(
     settings: ScoreSettings, status: ProxyStatus, seconds: float, message: str
 ) -> ScoreResult:
     """A ScoreResult for a candidate whose scoring never returned (crash, timeout, memory)."""
-    from nasagent.evaluator.proxies import get_proxy
+    from nasagent.evaluator.proxies import higher_is_better
 
     return ScoreResult(
         proxy=settings.proxy, score=None, status=status, seconds=seconds, message=message,
-        seed=settings.seed, higher_is_better=get_proxy(settings.proxy).higher_is_better,
+        seed=settings.seed,
+        higher_is_better=higher_is_better(settings.proxy, settings.search_space),
     )
 
 

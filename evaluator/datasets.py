@@ -11,6 +11,11 @@ containers; any other object in the file is refused, so a tampered file cannot r
 Images are held as uint8 tensors (N, 3, H, W) at their stored size; `batches` normalises them
 with the training split's channel statistics, resizes them to the training resolution and
 applies the seeded augmentation.
+
+`proxy_batch` is what a zero-cost proxy reads from a data spec (`--proxy-data`): one seeded
+minibatch of training images with their labels, read without loading the data set (an image
+folder reads only the sampled files; CIFAR's training batch files are read and only the
+sampled rows kept; the test split is never read).
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ from __future__ import annotations
 import io
 import logging
 import pickle
+import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +45,11 @@ DIGITS_VAL_FRACTION = 0.2
 DIGITS_MAX_VALUE = 16
 DEFAULT_RESOLUTION = 32
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+HELD_OUT_FOLDERS = ("val", "test")
+"""An image folder's held-out split: `val/`, or `test/` where there is no `val/`."""
+STATS_IMAGES = 1000
+"""Training images a proxy batch's channel statistics are estimated from (the batch among
+them): within about 0.01 of the whole split's on CIFAR-10, at a small fraction of its reading."""
 
 
 class DataError(NasAgentError, ValueError):
@@ -87,13 +99,29 @@ Loader = Callable[[Path | None, int | None], ImageData]
 
 
 @dataclass(frozen=True)
+class TrainSample:
+    """A seeded sample of a training split: uint8 images (N, 3, H, W), labels, class count."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    num_classes: int
+
+
+Sampler = Callable[[Path | None, int, int, int], TrainSample]
+"""(folder, count, seed, resolution): `count` training images drawn uniformly without
+replacement with `random.Random(seed)`, reading no more than it must."""
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
-    """One registered dataset kind: whether it needs a folder and how it is loaded."""
+    """One registered dataset kind: whether it needs a folder, how it is loaded, and how a
+    seeded sample of its training split is read (for proxy batches)."""
 
     name: str
     needs_path: bool
     description: str
     load: Loader
+    sample: Sampler
 
 
 def parse_spec(spec: str) -> tuple[DatasetSpec, Path | None]:
@@ -314,13 +342,17 @@ def _folder_split(
     return torch.stack(images), torch.tensor(labels, dtype=torch.int64)
 
 
+def _held_out(root: Path) -> Path | None:
+    return next((root / name for name in HELD_OUT_FOLDERS if (root / name).is_dir()), None)
+
+
 def _load_imagefolder(path: Path | None, resolution: int | None) -> ImageData:
     root = path or Path(".")
-    train, val = root / "train", root / "val"
-    if not train.is_dir() or not val.is_dir():
+    train, val = root / "train", _held_out(root)
+    if not train.is_dir() or val is None:
         raise DataError(
-            f"imagefolder: {root} must hold train/ and val/ folders with one subfolder of "
-            f"images per class (train/<class>/<image>, val/<class>/<image>)"
+            f"imagefolder: {root} must hold train/ and val/ (or test/) folders with one "
+            f"subfolder of images per class (train/<class>/<image>, val/<class>/<image>)"
         )
     size = resolution or DEFAULT_RESOLUTION
     classes = _folder_classes(train)
@@ -328,6 +360,23 @@ def _load_imagefolder(path: Path | None, resolution: int | None) -> ImageData:
     val_x, val_y = _folder_split(val, classes, size)
     return ImageData(f"imagefolder:{path}", train_x, train_y, val_x, val_y, classes, size,
                      flip=True)
+
+
+def _sample_imagefolder(path: Path | None, count: int, seed: int, resolution: int) -> TrainSample:
+    """Lists train/<class>/ and reads only the sampled files, at `resolution`."""
+    train = (path or Path(".")) / "train"
+    if not train.is_dir():
+        raise DataError(f"imagefolder: {path} must hold a train/ folder with one subfolder of "
+                        f"images per class (train/<class>/<image>)")
+    classes = _folder_classes(train)
+    files = [(label, file) for label, name in enumerate(classes)
+             for file in _image_files(train / name)]
+    if not files:
+        raise DataError(f"imagefolder: {train} holds no image ({', '.join(IMAGE_SUFFIXES)})")
+    chosen = random.Random(seed).sample(range(len(files)), min(count, len(files)))
+    images = torch.stack([_read_image(files[index][1], resolution) for index in chosen])
+    labels = torch.tensor([files[index][0] for index in chosen], dtype=torch.int64)
+    return TrainSample(images, labels, len(classes))
 
 
 # ---- scikit-learn digits ------------------------------------------------------------------
@@ -357,20 +406,95 @@ def _load_digits(_path: Path | None, resolution: int | None) -> ImageData:
     )
 
 
+def _sample_loaded(load: Loader) -> Sampler:
+    """A sampler for a kind that is read whole anyway (digits: 1,797 tiny images)."""
+
+    def sample(path: Path | None, count: int, seed: int, _resolution: int) -> TrainSample:
+        data = load(path, None)
+        chosen = random.Random(seed).sample(range(len(data.train_labels)),
+                                            min(count, len(data.train_labels)))
+        index = torch.tensor(chosen, dtype=torch.int64)
+        return TrainSample(data.train_images[index], data.train_labels[index], data.num_classes)
+
+    return sample
+
+
+def _sample_cifar(layout: CifarLayout, kind: str) -> Sampler:
+    """Reads the training batch files (never the test file) and keeps the sampled rows."""
+
+    def sample(path: Path | None, count: int, seed: int, _resolution: int) -> TrainSample:
+        root = _cifar_root(path, layout, kind)
+        parts = [_cifar_split([root / name], layout.label_key) for name in layout.train_files]
+        sizes = [len(labels) for _, labels in parts]
+        chosen = random.Random(seed).sample(range(sum(sizes)), min(count, sum(sizes)))
+        images = torch.cat([images for images, _ in parts])[chosen]
+        labels = torch.cat([labels for _, labels in parts])[chosen]
+        names = _cifar_names(root, layout, torch.cat([labels for _, labels in parts]))
+        return TrainSample(images, labels, len(names))
+
+    return sample
+
+
 DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in (
         DatasetSpec("cifar10", True, "CIFAR-10 python batches (cifar-10-batches-py/)",
-                    _load_cifar(CIFAR10, "cifar10")),
+                    _load_cifar(CIFAR10, "cifar10"), _sample_cifar(CIFAR10, "cifar10")),
         DatasetSpec("cifar100", True, "CIFAR-100 python batches (cifar-100-python/)",
-                    _load_cifar(CIFAR100, "cifar100")),
-        DatasetSpec("imagefolder", True, "train/ and val/ folders, one subfolder per class",
-                    _load_imagefolder),
+                    _load_cifar(CIFAR100, "cifar100"), _sample_cifar(CIFAR100, "cifar100")),
+        DatasetSpec("imagefolder", True,
+                    "train/ and val/ (or test/) folders of JPEG or PNG images, one subfolder "
+                    "per class", _load_imagefolder, _sample_imagefolder),
         DatasetSpec("digits", False, "scikit-learn's bundled 8x8 digits, upsampled",
-                    _load_digits),
+                    _load_digits, _sample_loaded(_load_digits)),
     )
 }
 """The dataset kinds a data spec can name."""
+
+
+# ---- proxy batches ------------------------------------------------------------------------
+
+
+def proxy_batch(
+    spec: str, batch_size: int, resolution: int, num_classes: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One seeded minibatch of real training images and labels for a zero-cost proxy.
+
+    `STATS_IMAGES` training images are drawn with `random.Random(seed)` (all of a smaller
+    split); the first `batch_size` of them are the batch, normalised with the channel mean
+    and std of the whole draw (the training split's statistics, estimated) and resized to
+    `resolution`. Kept per process: every scoring of a run reads the same batch.
+
+    Raises:
+        DataError: the spec or files are unusable, the split holds fewer than `batch_size`
+            images, or the data's classes are not the network's outputs.
+        UnknownNameError: an unknown dataset kind.
+    """
+    images, labels = _proxy_batch(spec, batch_size, resolution, num_classes, seed)
+    return images.clone(), labels.clone()
+
+
+@lru_cache(maxsize=8)
+def _proxy_batch(
+    spec: str, batch_size: int, resolution: int, num_classes: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    dataset, path = parse_spec(spec)
+    sample = dataset.sample(path, max(batch_size, STATS_IMAGES), seed, resolution)
+    if sample.num_classes != num_classes:
+        raise DataError(f"proxy data {spec} has {sample.num_classes} classes and the scored "
+                        f"network {num_classes} outputs: give data of the task's classes")
+    if len(sample.labels) < batch_size:
+        raise DataError(f"proxy data {spec} holds {len(sample.labels)} training images, fewer "
+                        f"than the proxy batch of {batch_size}")
+    pixels = sample.images.float().div_(255)
+    channels = pixels.transpose(0, 1).reshape(3, -1)
+    mean = channels.mean(dim=1).view(1, 3, 1, 1)
+    std = channels.std(dim=1).clamp_min(1e-3).view(1, 3, 1, 1)
+    batch = (pixels[:batch_size] - mean) / std
+    if batch.shape[-1] != resolution or batch.shape[-2] != resolution:
+        batch = F.interpolate(batch, size=(resolution, resolution), mode="bilinear",
+                              align_corners=False)
+    return batch, sample.labels[:batch_size]
 
 
 # ---- batches ------------------------------------------------------------------------------

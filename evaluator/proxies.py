@@ -5,6 +5,11 @@ torch RNG (inside `torch.random.fork_rng`, so the caller's random stream is left
 seed, build the scoring model (Zen-NAS's `no_reslink` model unless `residual=True`),
 Gaussian re-initialisation in module order, then draw the inputs. Model and inputs are made
 on the CPU and then moved, so a seed means the same weights and batch on every device.
+
+What changes between spaces is the space's business (`SearchSpace.proxy_protocol`): the
+initialisation, whether a run's real proxy data replaces the Gaussian inputs, whose definition
+of a proxy applies and its direction. The Zen-NAS spaces keep Zen-NAS's protocol for every
+proxy; NB201 follows the papers that judged each proxy there (`spaces.nb201.protocols`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nasagent.evaluator import cpu_kernels
+from nasagent.evaluator.combined import Combination
 from nasagent.evaluator.errors import ArchitectureError, NasAgentError, UnknownNameError
 from nasagent.evaluator.memory import check_memory, default_cap_mb, memory_refusal, read_cap
 from nasagent.evaluator.registry import PluginError, Registry
@@ -81,6 +87,13 @@ class ScoreSettings(BaseModel):
     not built (status `over_budget`). Default: half this machine's memory ("auto"); 0, "none"
     or None: no cap. It decides whether a score is computed, never its value."""
 
+    proxy_data: str | None = None
+    """A data spec (`cifar10:DIR`, `imagefolder:DIR`, ...): the proxies whose protocol takes
+    real data read one seeded minibatch of its training images and labels; None: Gaussian
+    images and random labels."""
+    combination: Combination = Field(default_factory=Combination)
+    """The members and the fixed normalisation of the `combined` proxy."""
+
     @field_validator("max_memory", mode="before")
     @classmethod
     def _cap(cls, value: Any) -> float | None:
@@ -97,6 +110,18 @@ class ScoreSettings(BaseModel):
             raise ValueError(str(error)) from None
         return name
 
+    @field_validator("proxy_data")
+    @classmethod
+    def _a_data_spec(cls, spec: str | None) -> str | None:
+        if spec is not None:
+            from nasagent.evaluator.datasets import parse_spec  # torch: only when data is given
+
+            try:
+                parse_spec(spec)
+            except NasAgentError as error:
+                raise ValueError(str(error)) from None
+        return spec
+
     @model_validator(mode="after")
     def _options_of_the_space(self) -> ScoreSettings:
         problems = self.space.option_problems({"residual": self.residual})
@@ -109,6 +134,10 @@ class ScoreSettings(BaseModel):
         from nasagent.evaluator.spaces import get_space
 
         return get_space(self.search_space)
+
+    def of(self, proxy: str) -> ScoreSettings:
+        """These settings for another proxy (a combined proxy's member)."""
+        return self.model_copy(update={"proxy": proxy})
 
     def cache_key(self) -> str:
         """A stable string of the settings a score depends on (all but the memory cap): equal
@@ -190,8 +219,15 @@ class ProxySpec:
         about: what the proxy rewards in words true of every search space, for prompt
             version 3 and later (empty: `description`). `description` is also what the
             frozen Zen-NAS prompt versions 1 and 2 state, so it never changes.
-        allocates: the proxy builds the network (the memory cap applies); False for proxies
-            computed from the analytic cost alone.
+        inputs: what one evaluation reads: `batch` (a minibatch: the run's real proxy data
+            where the space's protocol takes it, Gaussian images otherwise), `gaussian`
+            (Gaussian images always: the Zen-score is defined on them), `ones` (one all-ones
+            image), `none` (nothing: a count), `members` (other proxies).
+        log_scale: the scores are multiplicative (counts, gradient magnitudes): a
+            combination takes their log before standardising them.
+        prepare: fixes what the proxy needs before a run's first scoring and returns the
+            settings that carry it (the combined proxy: its normalisation), or None.
+            A function or its "module:function" path.
     """
 
     name: str
@@ -199,7 +235,14 @@ class ProxySpec:
     description: str
     compute: ProxyFunction | str
     about: str = ""
-    allocates: bool = True
+    inputs: str = "batch"
+    log_scale: bool = False
+    prepare: Callable[[ScoreSettings], ScoreSettings] | str | None = None
+
+    @property
+    def allocates(self) -> bool:
+        """Whether the proxy builds the network (the memory cap applies): all but the counts."""
+        return self.inputs != "none"
 
     @property
     def summary(self) -> str:
@@ -209,15 +252,25 @@ class ProxySpec:
     @property
     def function(self) -> ProxyFunction:
         """The compute function, imported if `compute` is a path."""
-        if not isinstance(self.compute, str):
-            return self.compute
-        module, _, attribute = self.compute.partition(":")
-        try:
-            function: ProxyFunction = getattr(import_module(module), attribute)
-        except (ImportError, AttributeError) as error:
-            message = f"proxy {self.name!r}: cannot import {self.compute}: {error}"
-            raise PluginError(message) from None
+        function: ProxyFunction = self._resolve(self.compute)
         return function
+
+    def prepared(self, settings: ScoreSettings) -> ScoreSettings:
+        """`settings` with what the proxy fixes per run (see `prepare`); unchanged if nothing."""
+        if self.prepare is None:
+            return settings
+        prepared: ScoreSettings = self._resolve(self.prepare)(settings)
+        return prepared
+
+    def _resolve(self, target: Any) -> Any:
+        if not isinstance(target, str):
+            return target
+        module, _, attribute = target.partition(":")
+        try:
+            return getattr(import_module(module), attribute)
+        except (ImportError, AttributeError) as error:
+            message = f"proxy {self.name!r}: cannot import {target}: {error}"
+            raise PluginError(message) from None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -237,6 +290,70 @@ def resolve_device(name: str) -> torch.device:
 def get_proxy(name: str) -> ProxySpec:
     """Return the registered proxy called `name` or raise an error listing the valid names."""
     return PROXIES.get(name)
+
+
+def higher_is_better(proxy: str, search_space: str) -> bool:
+    """Whether a higher score of `proxy` is better in `search_space`: the space's protocol
+    may set the direction (NB201's SynFlow, as zero-cost-nas, is higher-is-better; Zen-NAS's
+    is lower-is-better), otherwise the proxy's registered one.
+
+    Raises:
+        UnknownNameError: the proxy or the space is not registered.
+    """
+    from nasagent.evaluator.spaces import get_space
+
+    spec = get_proxy(proxy)
+    direction = get_space(search_space).proxy_protocol(proxy).higher_is_better
+    return spec.higher_is_better if direction is None else direction
+
+
+def inputs_used(settings: ScoreSettings) -> str:
+    """What the proxy of `settings` reads, for records: `real:SPEC` (the proxy data),
+    `gaussian` (Gaussian images, random labels), `ones`, `none`, or the members' inputs."""
+    spec = get_proxy(settings.proxy)
+    if spec.inputs == "members":
+        return "; ".join(f"{member}: {inputs_used(settings.of(member))}"
+                         for member in settings.combination.members)
+    if spec.inputs != "batch":
+        return spec.inputs
+    return f"real:{settings.proxy_data}" if reads_real_data(settings) else "gaussian"
+
+
+def reads_real_data(settings: ScoreSettings) -> bool:
+    """Whether the proxy of `settings` reads the run's proxy data: it reads a batch, its
+    space's protocol takes real data, and the settings give some."""
+    from nasagent.evaluator.spaces.base import REAL_DATA
+
+    if settings.proxy_data is None or get_proxy(settings.proxy).inputs != "batch":
+        return False
+    return settings.space.proxy_protocol(settings.proxy).data == REAL_DATA
+
+
+def prepare_settings(settings: ScoreSettings) -> ScoreSettings:
+    """The settings a run scores with, checked before its first scoring: the proxy data read
+    once (an unusable folder is an error here, not a failed score per candidate), then the
+    proxy's per-run preparation applied (the combined proxy's normalisation, measured once
+    and carried by the settings to every worker).
+
+    Raises:
+        DataError: the proxy data cannot be read or does not fit the task.
+        CombinationError: the combined proxy cannot be normalised (see evaluator.combined).
+    """
+    check_proxy_data(settings)
+    return get_proxy(settings.proxy).prepared(settings)
+
+
+def check_proxy_data(settings: ScoreSettings) -> None:
+    """Read the first proxy batch of `settings` (kept for the scorings), if it gives data.
+
+    Raises:
+        DataError: the data cannot be read, holds too few images or other classes.
+    """
+    if settings.proxy_data is not None:
+        from nasagent.evaluator.datasets import proxy_batch
+
+        proxy_batch(settings.proxy_data, settings.batch_size, settings.resolution,
+                    settings.num_classes, settings.seed)
 
 
 def score(arch: Any, settings: ScoreSettings) -> ScoreResult:
@@ -272,7 +389,8 @@ def score(arch: Any, settings: ScoreSettings) -> ScoreResult:
     def result(value: float | None, status: ProxyStatus, message: str = "") -> ScoreResult:
         return ScoreResult(
             proxy=spec.name, score=value, status=status, seconds=time.perf_counter() - start,
-            message=message, seed=settings.seed, higher_is_better=spec.higher_is_better,
+            message=message, seed=settings.seed,
+            higher_is_better=higher_is_better(spec.name, settings.search_space),
         )
 
     try:
@@ -306,6 +424,12 @@ _BUILT_IN = (
         "are no residual links (the model is scored without them), so deeper and wider "
         "plain stacks score higher.",
         f"{_TORCH}:gradnorm",
+        about="GradNorm: the size of the gradient of the cross-entropy loss with respect to "
+              "the weights, at a random initialisation, on one batch of images with labels. It "
+              "rewards networks through which the loss gradient reaches many weights strongly, "
+              "which grows with the number and width of the convolutions on the paths from "
+              "input to output.",
+        log_scale=True,
     ),
     ProxySpec(
         "zen", True,
@@ -314,6 +438,12 @@ _BUILT_IN = (
         "Gaussian initialisation. It approximates the network's expressivity and rewards "
         "depth and width, favouring many channels in the later stages.",
         f"{_TORCH}:zen",
+        inputs="gaussian",
+        about="Zen-score: the log of how much the feature map before global pooling moves "
+              "when a batch of Gaussian images is perturbed slightly, plus the log scales of "
+              "every BatchNorm layer, at a random Gaussian initialisation. It approximates the "
+              "network's expressivity and rewards depth and width, favouring many channels in "
+              "the later stages.",
     ),
     ProxySpec(
         "synflow", False,
@@ -322,6 +452,12 @@ _BUILT_IN = (
         "flows through the parameters. As in Zen-NAS, the search prefers smaller values, "
         "so lower is better here.",
         f"{_TORCH}:synflow",
+        about="SynFlow: the summed |weight x gradient| saliency of every convolution and "
+              "linear layer, with all weights made positive and one all-ones image as input: "
+              "a measure of how much signal flows through the parameters along the paths from "
+              "input to output, which grows with the number of parameterised operations on "
+              "those paths.",
+        inputs="ones", log_scale=True,
     ),
     ProxySpec(
         "naswot", True,
@@ -331,16 +467,41 @@ _BUILT_IN = (
         f"{_TORCH}:naswot",
     ),
     ProxySpec(
+        "snip", True,
+        "SNIP: the summed |weight x gradient| of the cross-entropy loss over every "
+        "convolution and linear layer, at a random initialisation on one batch of images "
+        "with labels: how much the loss would change if each weight were removed. It "
+        "rewards networks with many weights that matter to the loss.",
+        f"{_TORCH}:snip",
+        log_scale=True,
+    ),
+    ProxySpec(
         "params", True,
         "Params: the Zen-NAS parameter count of the network without residual links. It "
         "simply rewards larger models, up to the budget.",
-        f"{_TORCH}:params", allocates=False,
+        f"{_TORCH}:params",
+        about="Params: the network's parameter count, as the search space counts the scored "
+              "network. It simply rewards larger models, up to the budget.",
+        inputs="none", log_scale=True,
     ),
     ProxySpec(
         "flops", True,
         "FLOPs: the Zen-NAS multiply-accumulate count of the network without residual "
         "links at the scoring resolution. It rewards more computation, up to the budget.",
-        f"{_TORCH}:flops", allocates=False,
+        f"{_TORCH}:flops",
+        about="FLOPs: the network's multiply-accumulates per image at the scoring resolution, "
+              "as the search space counts the scored network. It rewards more computation, up "
+              "to the budget.",
+        inputs="none", log_scale=True,
+    ),
+    ProxySpec(
+        "combined", True,
+        "Combined: the mean of several zero-cost proxies' scores (the run's members), each "
+        "standardised with statistics measured once per run on a fixed random sample of the "
+        "search space (after a log for count-like proxies) and signed so that higher is "
+        "better. It rewards architectures that several proxies agree are good.",
+        "nasagent.evaluator.combined:combined",
+        inputs="members", prepare="nasagent.evaluator.combined:normalised",
     ),
 )
 for _spec in _BUILT_IN:

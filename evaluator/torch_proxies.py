@@ -1,8 +1,11 @@
-"""The torch side of the zero-cost proxies: the seeded protocol and the six compute functions.
+"""The torch side of the zero-cost proxies: the seeded protocol and the compute functions.
 
 Imported only when something is scored, so that validating, costing and prompting never load
 torch. Every function takes a `ProxyRun` and returns the raw score of one seeded evaluation;
-`evaluator.proxies.score` turns failures into results.
+`evaluator.proxies.score` turns failures into results. What a space changes is read from its
+`proxy_protocol`: the inputs (`_batch`: the run's real proxy data, or Gaussian images and
+random labels drawn from the seeded RNG exactly as before) and, for GradNorm and SynFlow,
+whose definition applies (`GRADNORM_FORMS`, `SYNFLOW_FORMS`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nasagent.evaluator.proxies import DeviceUnavailableError, ProxyRun
+from nasagent.evaluator.proxies import DeviceUnavailableError, ProxyRun, reads_real_data
+from nasagent.evaluator.spaces.base import ZENNAS_FORM, ZERO_COST_FORM
 
 ZEN_MIXUP_GAMMA = 1e-2
 """Zen-NAS `--gamma`: the size of the input perturbation of the Zen-score."""
@@ -88,21 +92,78 @@ def _images(run: ProxyRun, batch_size: int | None = None) -> torch.Tensor:
     return torch.randn(batch, 3, size, size).to(run.device)
 
 
+def _batch(run: ProxyRun) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images and labels a data-dependent proxy reads: the run's proxy data where the
+    space's protocol takes it (`evaluator.datasets.proxy_batch`, seeded by the run's seed,
+    not the torch RNG), else Gaussian images then random labels from the seeded RNG."""
+    if reads_real_data(run.settings):
+        from nasagent.evaluator.datasets import proxy_batch
+
+        settings = run.settings
+        images, labels = proxy_batch(str(settings.proxy_data), settings.batch_size,
+                                     settings.resolution, settings.num_classes, run.seed)
+        return images.to(run.device), labels.to(run.device)
+    images = _images(run)
+    labels = torch.randint(0, run.settings.num_classes, (run.settings.batch_size,))
+    return images, labels.to(run.device)
+
+
+def _loss(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """The mean cross-entropy, written as Zen-NAS writes it (one-hot targets)."""
+    targets = F.one_hot(labels, num_classes).float()
+    return -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+
+
 # --- the proxies ----------------------------------------------------------------------------
 
 
 def gradnorm(run: ProxyRun) -> float:
-    """sqrt of the summed squared gradient norms of the mean cross-entropy on random labels."""
+    """GradNorm of the mean cross-entropy on one batch, in the space's form (`GRADNORM_FORMS`)."""
+    form = run.space.proxy_protocol(run.settings.proxy).form
     with _seeded(run):
         model = _scoring_model(run)
-        logits = model(_images(run))
-        labels = torch.randint(0, run.settings.num_classes, (run.settings.batch_size,))
-        targets = F.one_hot(labels, run.settings.num_classes).float().to(run.device)
-    loss = -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+        images, labels = _batch(run)
+        logits = model(images)
+    loss = _loss(logits, labels, run.settings.num_classes)
+    return GRADNORM_FORMS[form](model, loss)
+
+
+def _zennas_gradnorm(model: nn.Module, loss: torch.Tensor) -> float:
+    """Zen-NAS: sqrt of the summed squared gradients of every parameter (BatchNorm too)."""
     params = [p for p in model.parameters() if p.requires_grad]
     grads = torch.autograd.grad(loss, params, allow_unused=True)
     squares = [g.pow(2).sum() for g in grads if g is not None]
     return float(torch.stack(squares).sum().sqrt())
+
+
+def _zero_cost_gradnorm(model: nn.Module, loss: torch.Tensor) -> float:
+    """zero-cost-nas `grad_norm`: the sum over conv and linear layers of the L2 norm of the
+    weight's gradient."""
+    weights = [layer.weight for layer in _weighted_layers(model)]
+    grads = torch.autograd.grad(loss, weights, allow_unused=True)
+    return sum(float(g.norm()) for g in grads if g is not None)
+
+
+GRADNORM_FORMS: dict[str, Callable[[nn.Module, torch.Tensor], float]] = {
+    ZENNAS_FORM: _zennas_gradnorm, ZERO_COST_FORM: _zero_cost_gradnorm,
+}
+"""GradNorm as each protocol's reference computes it from the loss of one batch."""
+
+
+def snip(run: ProxyRun) -> float:
+    """SNIP (zero-cost-nas `snip`): the sum over conv and linear weights of |w * dL/dw| for
+    the mean cross-entropy of one batch; the gradient of zero-cost-nas's all-ones weight mask
+    is exactly w * dL/dw."""
+    with _seeded(run):
+        model = _scoring_model(run)
+        images, labels = _batch(run)
+        logits = model(images)
+    loss = _loss(logits, labels, run.settings.num_classes)
+    weights = [layer.weight for layer in _weighted_layers(model)]
+    grads = torch.autograd.grad(loss, weights, allow_unused=True)
+    with torch.no_grad():
+        return sum(float((w * g).abs().sum()) for w, g in zip(weights, grads, strict=True)
+                   if g is not None)
 
 
 def zen(run: ProxyRun) -> float:
@@ -133,11 +194,15 @@ def _running_variances(model: nn.Module) -> Iterator[torch.Tensor]:
 
 
 def synflow(run: ProxyRun) -> float:
-    """SynFlow: sum over conv/linear layers of the mean per-unit sum of |w * dR/dw|.
+    """SynFlow: |w * dR/dw| of every conv/linear weight for R the summed output of the
+    network with all-positive weights on an all-ones image, reduced as the space's form says
+    (`SYNFLOW_FORMS`).
 
-    Zen-NAS returns minus this sum, so its search prefers *smaller* synflow; we report the
+    Zen-NAS returns minus its sum, so its search prefers *smaller* synflow; we report the
     positive sum and declare `higher_is_better=False`, which orders candidates identically.
+    zero-cost-nas (NB201) prefers larger values; its protocol says so.
     """
+    form = run.space.proxy_protocol(run.settings.proxy).form
     with _seeded(run):
         model = _scoring_model(run)
     with torch.no_grad():
@@ -148,7 +213,7 @@ def synflow(run: ProxyRun) -> float:
     size = run.settings.resolution
     ones = torch.ones(1, 3, size, size, dtype=torch.float64, device=run.device)
     model(ones).sum().backward()
-    return float(sum(_synflow_of(layer) for layer in _weighted_layers(model)))
+    return float(sum(SYNFLOW_FORMS[form](layer) for layer in _weighted_layers(model)))
 
 
 def _weighted_layers(model: nn.Module) -> Iterator[nn.Conv2d | nn.Linear]:
@@ -158,11 +223,26 @@ def _weighted_layers(model: nn.Module) -> Iterator[nn.Conv2d | nn.Linear]:
 
 
 def _synflow_of(layer: nn.Conv2d | nn.Linear) -> float:
+    """Zen-NAS: the mean over output units of each unit's summed saliency."""
     if layer.weight.grad is None:
         return 0.0
     with torch.no_grad():
         saliency = (layer.weight * layer.weight.grad).abs()
         return float(saliency.sum(dim=tuple(range(1, saliency.dim()))).mean())
+
+
+def _summed_synflow_of(layer: nn.Conv2d | nn.Linear) -> float:
+    """zero-cost-nas: the layer's summed saliency."""
+    if layer.weight.grad is None:
+        return 0.0
+    with torch.no_grad():
+        return float((layer.weight * layer.weight.grad).abs().sum())
+
+
+SYNFLOW_FORMS: dict[str, Callable[[nn.Conv2d | nn.Linear], float]] = {
+    ZENNAS_FORM: _synflow_of, ZERO_COST_FORM: _summed_synflow_of,
+}
+"""One layer's SynFlow as each protocol's reference reduces it (summed over layers)."""
 
 
 def naswot(run: ProxyRun) -> float:
@@ -181,7 +261,7 @@ def naswot(run: ProxyRun) -> float:
             module.register_forward_pre_hook(add_codes)
             for module in model.modules() if isinstance(module, nn.ReLU)
         ]
-        model(_images(run))
+        model(_batch(run)[0] if reads_real_data(run.settings) else _images(run))
     for hook in hooks:
         hook.remove()
     return float(torch.linalg.slogdet(kernel).logabsdet)

@@ -56,13 +56,14 @@ def write_cifar100(root: Path, train: int = 20, test: int = 10) -> Path:
 
 
 def write_imagefolder(
-    root: Path, classes: int = 2, per_class: int = 12, val_per_class: int = 4, side: int = 12
+    root: Path, classes: int = 2, per_class: int = 12, val_per_class: int = 4, side: int = 12,
+    *, held_out: str = "val", suffix: str = ".png",
 ) -> Path:
-    """root/train/<class>/*.png and root/val/<class>/*.png."""
-    for split, count, seed in (("train", per_class, 0), ("val", val_per_class, 1)):
+    """root/train/<class>/*.png and root/val/<class>/*.png (or test/, or JPEG files)."""
+    for split, count, seed in (("train", per_class, 0), (held_out, val_per_class, 1)):
         images, labels = _images(count * classes, classes, side, seed)
         for index, (image, label) in enumerate(zip(images, labels, strict=True)):
             folder = root / split / f"c{label}"
             folder.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(image.transpose(1, 2, 0)).save(folder / f"{index}.png")
+            Image.fromarray(image.transpose(1, 2, 0)).save(folder / f"{index}{suffix}")
     return root

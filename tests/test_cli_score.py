@@ -13,7 +13,8 @@ import nasagent.agent.cli.score_command  # noqa: F401  (registers `score` on the
 from nasagent.agent.cli.app import app
 from nasagent.evaluator import CIFAR_SEED
 
-JSON_KEYS = {"input", "canonical", "proxy", "score", "status", "seconds", "seed", "message"}
+JSON_KEYS = {"input", "canonical", "proxy", "score", "status", "seconds", "seed", "message",
+             "inputs"}
 SMALL = "SuperConvK3BNRELU(3,8,1,1)SuperConvK1BNRELU(8,16,2,1)"
 
 

@@ -114,6 +114,25 @@ def test_a_missing_interval_says_which_rule_left_it_out() -> None:
     assert full["ci"] is not None and full["ci_reason"] is None
 
 
+def test_bootstrap_batches_bound_memory_and_keep_the_same_resamples(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import nasagent.agent.correlate as correlate
+
+    rng = np.random.default_rng(1)
+    x, y = list(rng.normal(size=60)), list(rng.normal(size=60))
+    whole = rank_correlation(x, y, kendall_tau, seed=0)
+    seen: list[int] = []
+
+    def counted(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+        seen.append(a.size // 60)
+        return kendall_tau(a, b, axis)
+
+    monkeypatch.setattr(correlate, "MAX_BOOTSTRAP_ELEMENTS", 60 * 60 * 7)
+    batched = rank_correlation(x, y, counted, seed=0)
+    assert batched == whole and max(seen) == 7
+
+
 def test_the_terminal_and_the_page_state_the_interval_rule(tmp_path: Path) -> None:
     settings = StudySettings(archs=4, proxies=("zen",))
     results = analyse([], settings)

@@ -102,7 +102,7 @@ def test_proxy_section_comes_from_the_registry(proxy: str) -> None:
     system = mutation_messages(
         CIFAR_SEED, None, PromptSettings(constraints=CIFAR, proxy=proxy)
     )[0]["content"]
-    assert spec.description.strip() in system
+    assert spec.summary in system  # version 3 states `about` (v1 and v2: `description`)
     direction = "Higher" if spec.higher_is_better else "Lower"
     assert f"{direction} {proxy} scores are better" in system
     assert "```python" not in system

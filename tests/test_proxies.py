@@ -131,8 +131,9 @@ def test_unknown_proxy_raises_an_error_listing_the_names() -> None:
         score(SEED_ARCH, settings(proxy="gradflow"))
 
 
-def test_registry_holds_the_six_proxies_with_directions_and_descriptions() -> None:
-    assert set(PROXIES) == {"gradnorm", "zen", "synflow", "naswot", "params", "flops"}
+def test_registry_holds_the_eight_proxies_with_directions_and_descriptions() -> None:
+    assert set(PROXIES) == {"gradnorm", "zen", "synflow", "naswot", "snip", "params", "flops",
+                            "combined"}
     assert not get_proxy("synflow").higher_is_better  # Zen-NAS prefers smaller synflow
     assert all(spec.higher_is_better for name, spec in PROXIES.items() if name != "synflow")
     assert all(len(spec.description) > 80 for spec in PROXIES.values())

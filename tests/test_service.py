@@ -64,7 +64,7 @@ def test_score_rows_are_the_cli_rows(client: httpx.Client) -> None:
     assert rows[0]["canonical"] == SMALL and rows[0]["score"] > 0
     assert rows[1]["score"] is None and rows[1]["message"]
     assert set(rows[0]) == {"input", "canonical", "proxy", "score", "status", "seconds", "seed",
-                            "message"}
+                            "message", "inputs"}
 
 
 def test_score_unknown_proxy_is_a_422_listing_the_proxies(client: httpx.Client) -> None:

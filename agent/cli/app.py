@@ -47,7 +47,7 @@ COMMANDS: dict[str, CommandEntry] = {
     "train": CommandEntry("train_command", "Train with residual links (SGD + Nesterov, warm-up "
                           "+ cosine, label smoothing)."),
     "correlate": CommandEntry("correlate_command", "Sample architectures, score them with every "
-                              "proxy, train each, rank-correlate."),
+                              "proxy, train or look up each, rank-correlate."),
     "demo": CommandEntry("demo_command", "Compare a replayed LLM search with random mutation: "
                          "offline, no API key."),
     "inspect": CommandEntry("inspect_command", "Check block strings against the search space "

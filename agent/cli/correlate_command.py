@@ -17,9 +17,13 @@ Opt = typer.Option
 
 def _default(key: str) -> str:
     """The default `--help` shows for a study setting (StudySettings' field default)."""
-    from nasagent.agent.correlate import StudySettings
+    from nasagent.agent.correlate import SPACE_KEYS, StudySettings
 
-    value = StudySettings.model_fields[key].default
+    shown = _shown(StudySettings.model_fields[key].default)
+    return f"the search space's ({shown} in zennas-cifar)" if key in SPACE_KEYS else shown
+
+
+def _shown(value: Any) -> str:
     if value is None:
         return "none"
     if isinstance(value, float):
@@ -54,11 +58,12 @@ def correlate(
         int | None, SetOpt("score_batch_size", help="Proxy batch size.")
     ] = None,
     search_space: Annotated[
-        str | None, SetOpt("search_space", help="zennas-cifar, zennas-imagenet or all.")
+        str | None, SetOpt("search_space", help="A registered search space, e.g. zennas-cifar "
+                                                "or nb201-cifar10.")
     ] = None,
     seed_arch: Annotated[str | None, Opt(
         help="The architecture the chains start from.",
-        show_default="the zennas-cifar Zen-NAS seed")] = None,
+        show_default="the search space's seed")] = None,
     structure: Annotated[
         str | None, SetOpt("structure", help="Structural rules: none or zennas.")
     ] = None,
@@ -70,11 +75,24 @@ def correlate(
     max_chain: Annotated[int | None, SetOpt("max_chain", help="Longest mutation chain.")] = None,
     device: Annotated[str | None, SetOpt("device", help="auto, cpu or cuda.")] = None,
     max_memory: MaxMemoryOption = None,
+    truth: Annotated[str | None, SetOpt("truth", help=(
+        "training: train each architecture on --data; benchmark: cells drawn uniformly, "
+        "accuracy from the space's benchmark table (nb201-*), no training."))] = None,
+    proxy_data: Annotated[str | None, Opt(
+        help="Real proxy inputs: cifar10:DIR, imagefolder:DIR, ... (as --data takes).",
+        show_default="none: Gaussian images and random labels")] = None,
+    combined_members: Annotated[str | None, SetOpt(
+        "combined_members", help="The combined proxy's members, a comma list.")] = None,
+    combined_reference: Annotated[int | None, SetOpt(
+        "combined_reference", help="Reference architectures fixing the combined proxy's "
+                                   "normalisation.")] = None,
     progress: Annotated[bool, Opt("--progress/--no-progress", help="Epoch bars.")] = False,
 ) -> None:
-    """Sample architectures, score them with every proxy, train each, rank-correlate.
+    """Sample architectures, score them with every proxy, train or look up each, rank-correlate.
 
-    Writes study.json, archs/ (scores and training per architecture), correlation.json,
+    Each one's accuracy is held-out top-1 after brief training on --data, or (--truth
+    benchmark) its test accuracy in the search space's benchmark table. Writes study.json,
+    archs/ (scores, training and truth per architecture), correlation.json,
     scatter_<proxy>.png and correlate.html. Running it again on --out resumes.
     """
     from nasagent.agent.correlate import (
@@ -92,7 +110,10 @@ def correlate(
         "batch_size": batch_size, "lr": lr, "resolution": resolution, "seed": seed,
         "score_batch_size": score_batch_size, "search_space": search_space,
         "seed_arch": seed_arch, "structure": structure, "max_chain": max_chain,
-        "device": device, **_budgets(max_params, max_flops, max_layers),
+        "device": device, "truth": truth, "proxy_data": proxy_data,
+        "combined_members": _proxy_list(combined_members, everything=False),
+        "combined_reference": combined_reference,
+        **_budgets(max_params, max_flops, max_layers),
     }
     cap = memory_cap_flag(max_memory)
     try:
@@ -118,12 +139,12 @@ def correlate(
     typer.echo(f"report: {out / REPORT_FILE}")
 
 
-def _proxy_list(text: str | None) -> tuple[str, ...] | None:
+def _proxy_list(text: str | None, everything: bool = True) -> tuple[str, ...] | None:
     from nasagent.evaluator.proxies import PROXIES
 
     if text is None:
         return None
-    if text.strip() == "all":
+    if everything and text.strip() == "all":
         return tuple(PROXIES)
     return tuple(part.strip() for part in text.split(",") if part.strip())
 

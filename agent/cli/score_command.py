@@ -1,14 +1,16 @@
 """`nasagent score`: score architectures with a zero-cost proxy, one result per input.
 
 With `--json` every input gives one JSON object per line (JSON Lines) with the keys
-`input`, `canonical`, `proxy`, `score`, `status`, `seconds`, `seed` and `message`; external
-tools rely on those names. An input that does not decode or breaks a rule of its search
-space (channels, chaining, strides, ...) gets status `invalid`, a null score and the reasons;
-any scoring that did not end `ok` makes the command exit 1, after every row is printed. An
-input whose estimated memory to score is over the cap (`--max-memory`, evaluator.memory) is
-refused before anything is scored: one `error:` line naming it, exit 2. All inputs are scored
-in one process. Without `--search-space` each input is read in the first built-in space that
-holds it (every Zen-NAS block first, then NB201, ...).
+`input`, `canonical`, `proxy`, `score`, `status`, `seconds`, `seed`, `message` and `inputs`
+(what the proxy read: `real:SPEC` for `--proxy-data`, `gaussian`, `ones`, `none`, or a
+combined proxy's members' inputs); external tools rely on those names. An input that does
+not decode or breaks a rule of its search space (channels, chaining, strides, ...) gets
+status `invalid`, a null score and the reasons; any scoring that did not end `ok` makes the
+command exit 1, after every row is printed. An input whose estimated memory to score is over
+the cap (`--max-memory`, evaluator.memory) is refused before anything is scored: one `error:`
+line naming it, exit 2. All inputs are scored in one process. Without `--search-space` each
+input is read in the first built-in space that holds it (every Zen-NAS block first, then
+NB201, ...).
 """
 
 from __future__ import annotations
@@ -30,8 +32,17 @@ from nasagent.agent.cli.inputs import (
     memory_cap_flag,
     read_architectures,
 )
+from nasagent.evaluator.combined import DEFAULT_MEMBERS, DEFAULT_REFERENCE, MIN_FINITE
 from nasagent.evaluator.errors import NasAgentError
-from nasagent.evaluator.proxies import PROXIES, ProxyStatus, ScoreResult, ScoreSettings, score
+from nasagent.evaluator.proxies import (
+    PROXIES,
+    ProxyStatus,
+    ScoreResult,
+    ScoreSettings,
+    inputs_used,
+    prepare_settings,
+    score,
+)
 from nasagent.evaluator.spaces import SEARCH_SPACES
 from nasagent.evaluator.spaces.base import spaces_holding
 from nasagent.evaluator.validation import Constraints, Report, check_string
@@ -71,6 +82,16 @@ def score_command(
         "--residual/--no-residual", help="Score the model with residual links (Zen-NAS: no).",
     )] = False,
     max_memory: MaxMemoryOption = None,
+    proxy_data: Annotated[str | None, Opt(
+        help="Real proxy inputs: cifar10:DIR, imagefolder:DIR, ... (as --data takes); read "
+             "by the proxies whose protocol in the search space takes real data.",
+        show_default="none: Gaussian images and random labels")] = None,
+    combined_members: Annotated[str | None, Opt(
+        help="The combined proxy's members, a comma list.",
+        show_default=",".join(DEFAULT_MEMBERS))] = None,
+    combined_reference: Annotated[int | None, Opt(
+        min=MIN_FINITE, help="Reference architectures fixing the combined proxy's "
+                             "normalisation.", show_default=str(DEFAULT_REFERENCE))] = None,
     as_json: Annotated[bool, Opt("--json", help="Print JSON Lines instead of a table.")] = False,
 ) -> None:
     """Score architectures with a zero-cost proxy (seeded, reproducible).
@@ -80,6 +101,8 @@ def score_command(
     """
     values = _values(proxy, batch_size, resolution, num_classes, seed, repeats, device, residual)
     values["max_memory"] = _cap_value(memory_cap_flag(max_memory))
+    values["proxy_data"] = proxy_data
+    values["combination"] = _combination(combined_members, combined_reference)
     try:
         inputs = read_architectures(archs or [], file)
     except typer.BadParameter as error:
@@ -141,17 +164,25 @@ def score_row(
                     settings.seed, "; ".join(report.error_lines()))
     result = (scorer or score)(arch, settings)
     return _row(text, report.canonical, result.proxy, result.score, result.status,
-                result.seconds, result.seed, result.message)
+                result.seconds, result.seed, result.message, inputs_used(settings))
 
 
 def _row(
     text: str, canonical: str | None, proxy: str, value: float | None, status: ProxyStatus,
-    seconds: float, seed: int, message: str,
+    seconds: float, seed: int, message: str, inputs: str = "-",
 ) -> dict[str, Any]:
     return {
         "input": text, "canonical": canonical, "proxy": proxy, "score": value,
         "status": str(status), "seconds": round(seconds, 6), "seed": seed, "message": message,
+        "inputs": inputs,
     }
+
+
+def _combination(members: str | None, reference: int | None) -> dict[str, Any]:
+    given: dict[str, Any] = {"reference": reference} if reference is not None else {}
+    if members is not None:
+        given["members"] = tuple(part.strip() for part in members.split(",") if part.strip())
+    return given
 
 
 def _values(
@@ -195,9 +226,11 @@ def _score_all(
     inputs: list[str], values: dict[str, Any], search_space: str | None
 ) -> list[dict[str, Any]]:
     try:
-        jobs = [(text, settings_in(_space_of(text, search_space), values)) for text in inputs]
-        _refuse_over_cap(jobs)
-        return [score_row(text, settings) for text, settings in jobs]
+        spaces = {text: _space_of(text, search_space) for text in inputs}
+        plain = {space: settings_in(space, values) for space in set(spaces.values())}
+        _refuse_over_cap([(text, plain[spaces[text]]) for text in inputs])
+        prepared = {space: prepare_settings(settings) for space, settings in plain.items()}
+        return [score_row(text, prepared[spaces[text]]) for text in inputs]
     except ValidationError as error:
         _fail("; ".join(f"--{'-'.join(str(e['loc'][0]).split('_')) if e['loc'] else 'flags'}: "
                         f"{str(e['msg']).removeprefix('Value error, ')}" for e in error.errors()))

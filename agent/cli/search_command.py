@@ -130,6 +130,15 @@ def search(
     residual: Annotated[bool | None, Opt(
         "--residual/--no-residual", help="Score with residual links.", show_default="no-residual",
     )] = None,
+    proxy_data: Annotated[str | None, Opt(
+        help="Real proxy inputs: cifar10:DIR, imagefolder:DIR, ... (as --data takes).",
+        show_default="none: Gaussian images and random labels")] = None,
+    combined_members: Annotated[str | None, Opt(
+        help="The combined proxy's members, a comma list.",
+        show_default=",".join(RunConfig.model_fields["combined_members"].default))] = None,
+    combined_reference: Annotated[int | None, Opt(
+        key="combined_reference", help="Reference architectures fixing the combined proxy's "
+                                       "normalisation.")] = None,
     score_rtol: Annotated[float | None, Opt(
         key="score_rtol", help="With --llm replay:RUN, the relative drift beyond which this "
         "machine's rescoring is reported as differing from the recording.")] = None,

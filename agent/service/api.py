@@ -48,7 +48,14 @@ from nasagent.agent.service.errors import ServiceError
 from nasagent.agent.service.guard import remote_config
 from nasagent.agent.session import backend_options
 from nasagent.evaluator.errors import NasAgentError
-from nasagent.evaluator.proxies import ScoreResult, ScoreSettings, get_proxy, resolve_device
+from nasagent.evaluator.proxies import (
+    ScoreResult,
+    ScoreSettings,
+    get_proxy,
+    prepare_settings,
+    resolve_device,
+)
+from nasagent.evaluator.proxies import higher_is_better as proxy_direction
 from nasagent.evaluator.validation import Constraints, check_string
 
 __all__ = [
@@ -139,8 +146,11 @@ def score_rows(
     archs: list[str], settings: ScoreSettings, scorer: Scorer | None = None
 ) -> list[dict[str, Any]]:
     """The `score --json` row of each block string (CPU-heavy: call it off the event loop);
-    `scorer` scores one valid architecture (the service's: in a worker process)."""
-    return [score_row(text, settings, scorer) for text in archs]
+    `scorer` scores one valid architecture (the service's: in a worker process). The settings
+    are prepared here (proxy data read, the combined proxy's normalisation measured), after
+    the cheap refusals."""
+    prepared = prepare_settings(settings)
+    return [score_row(text, prepared, scorer) for text in archs]
 
 
 # ---- configurations -------------------------------------------------------------------------
@@ -190,9 +200,10 @@ def check_parent(text: str, config: RunConfig, *, what: str = "parent") -> str:
     return str(record["canonical"])
 
 
-def higher_is_better(proxy: str) -> bool:
-    """Whether a higher score of `proxy` is better (for picking a comparison's best)."""
-    return get_proxy(proxy).higher_is_better
+def higher_is_better(proxy: str, search_space: str) -> bool:
+    """Whether a higher score of `proxy` is better in `search_space` (for picking a
+    comparison's best)."""
+    return proxy_direction(proxy, search_space)
 
 
 def compare_plan(

@@ -149,6 +149,8 @@ class ScoreRow(BaseModel):
     seconds: float
     seed: int
     message: str
+    inputs: str = "-"
+    """What the proxy read (`gaussian`, `real:SPEC`, `ones`, `none`, or members' inputs)."""
 
 
 class ScoreResponse(BaseModel):

@@ -308,7 +308,7 @@ def status(job: Job) -> RunStatus:
         progress, best = _search_progress(job.directory)
     else:
         plan = api.read_plan(job.directory)
-        higher = api.higher_is_better(plan.config.proxy)
+        higher = api.higher_is_better(plan.config.proxy, plan.config.search_space)
         arms = [_arm_status(plan, job.directory, arm, higher) for arm in plan.arms]
         progress, best = _compare_progress(arms, higher)
     return RunStatus(

@@ -17,8 +17,10 @@ What a space provides:
   broken structural rule at once, each a sentence a model can act on), `cost` (analytic
   `Cost`, no torch) and the `metrics` a budget can limit;
 * search: `mutator` (seeded, never the global RNG), `initial_member`, `random_arch`;
-* torch: `scoring_model` (built and initialised as its proxies' protocol says), `train_model`
-  and `scoring_cost`, each importing torch lazily;
+* torch: `proxy_protocol` (how each proxy is computed on this space, as its literature
+  does: initialisation, inputs, definition, direction), `scoring_model` (built and
+  initialised as that protocol says), `train_model` and `scoring_cost`, each importing torch
+  lazily;
 * prompts: `prompt_facts` (strings and lists only, rendered by the generic templates) and
   `reply_format`;
 * ground truth: `benchmark`, a torch-free table of trained accuracies, or None.
@@ -39,6 +41,17 @@ if TYPE_CHECKING:
     from nasagent.evaluator.validation import Constraints, Violation
 
 STANDARD_NAMING = "standard"
+
+GAUSSIAN = "gaussian"
+"""Protocol value: N(0, 1) weights (init), or Gaussian images with random labels (data)."""
+DEFAULT_INIT = "default"
+"""Protocol value: PyTorch's default initialisation of every module."""
+REAL_DATA = "real"
+"""Protocol value: a run's proxy data (real training images and labels) when it gives one."""
+ZENNAS_FORM = "zennas"
+"""Protocol value: the proxy as Zen-NAS's code computes it."""
+ZERO_COST_FORM = "zero-cost-nas"
+"""Protocol value: the proxy as zero-cost-nas (Abdelfattah et al., ICLR 2021) computes it."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +135,40 @@ class SpaceDefaults:
     example_file: str = ""
     prompt_version: int = 3
     init_population: int = 0
+
+
+@dataclass(frozen=True)
+class ProxyProtocol:
+    """How one proxy is computed on a space: the protocol of the literature that judged it
+    there. The proxies read it (`data`, `form`), the space's `scoring_model` honours it
+    (`init`, `batchnorm`), and the search ranks by its direction.
+
+    Attributes:
+        init: `gaussian` (Zen-NAS: N(0, 1) conv and linear weights, BatchNorm 1 and 0) or
+            `default` (PyTorch's initialisation, as zero-cost-nas and NASWOT score NB201).
+        data: `gaussian` (Gaussian images, random labels) or `real` (the run's proxy data,
+            a seeded minibatch of real training images and labels, when it gives one;
+            Gaussian otherwise). Only proxies that read a batch (`ProxySpec.inputs`) read it:
+            the Zen-score is defined on Gaussian inputs, SynFlow on an all-ones image.
+        form: whose definition: `zennas` or `zero-cost-nas` (GradNorm and SynFlow differ).
+        batchnorm: False: the scoring model bypasses its BatchNorm layers where the
+            reference copies the network without them (zero-cost-nas's SynFlow).
+        higher_is_better: the direction on this space, or None for the proxy's registered one.
+        reference: the code or paper this protocol follows, for records and the README.
+    """
+
+    init: str = GAUSSIAN
+    data: str = REAL_DATA
+    form: str = ZENNAS_FORM
+    batchnorm: bool = True
+    higher_is_better: bool | None = None
+    reference: str = "Zen-NAS (Lin et al., ICCV 2021), its released code"
+
+
+ZENNAS_PROTOCOL = ProxyProtocol()
+"""Zen-NAS's protocol: Gaussian initialisation, Zen-NAS's definitions and directions (SynFlow:
+lower is better), Gaussian inputs with random labels unless a run gives real proxy data
+(which Zen-NAS never does, so without it these are Zen-NAS's scores)."""
 
 
 class Mutator(Protocol):
@@ -386,10 +433,15 @@ class SearchSpace(ABC):
 
     # ---- torch ------------------------------------------------------------------------------
 
+    def proxy_protocol(self, proxy: str) -> ProxyProtocol:  # noqa: ARG002
+        """How `proxy` is computed on this space; by default Zen-NAS's protocol, under which
+        nasagent's proxies were first written."""
+        return ZENNAS_PROTOCOL
+
     @abstractmethod
     def scoring_model(self, arch: Any, settings: ScoreSettings) -> nn.Module:
         """The network the proxies score (with `forward_pre_gap`), built and initialised as
-        the space's proxy protocol says, in train mode, on the CPU."""
+        `proxy_protocol(settings.proxy)` says, in train mode, on the CPU."""
 
     @abstractmethod
     def train_model(self, arch: Any, num_classes: int) -> nn.Module:

@@ -18,16 +18,18 @@ from nasagent.evaluator.spaces.nb201.cost import KERNELS, STAGES
 
 
 class ReLUConvBN(nn.Module):
-    """ReLU, a bias-free convolution, BatchNorm (NATS-Bench's `ReLUConvBN`)."""
+    """ReLU, a bias-free convolution, BatchNorm (NATS-Bench's `ReLUConvBN`); without the
+    BatchNorm when `batchnorm` is False (see `build_network`)."""
 
     def __init__(
-        self, c_in: int, c_out: int, kernel: int, stride: int = 1, padding: int = 0
+        self, c_in: int, c_out: int, kernel: int, stride: int = 1, padding: int = 0,
+        batchnorm: bool = True,
     ) -> None:
         super().__init__()
         self.op = nn.Sequential(
             nn.ReLU(inplace=False),
             nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=False),
-            nn.BatchNorm2d(c_out),
+            *([nn.BatchNorm2d(c_out)] if batchnorm else []),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -52,10 +54,10 @@ class Pooling(nn.Module):
         return self.op(x)
 
 
-def _op_module(op: str, channels: int) -> nn.Module:
+def _op_module(op: str, channels: int, batchnorm: bool) -> nn.Module:
     if op in KERNELS:
         kernel = KERNELS[op]
-        return ReLUConvBN(channels, channels, kernel, padding=kernel // 2)
+        return ReLUConvBN(channels, channels, kernel, padding=kernel // 2, batchnorm=batchnorm)
     return {"none": Zero, "skip_connect": nn.Identity, "avg_pool_3x3": Pooling}[op]()
 
 
@@ -65,10 +67,10 @@ class InferCell(nn.Module):
     `layers` holds one module per edge in string order, as NATS-Bench creates them.
     """
 
-    def __init__(self, cell: Cell, channels: int) -> None:
+    def __init__(self, cell: Cell, channels: int, batchnorm: bool = True) -> None:
         super().__init__()
         self.cell = cell
-        self.layers = nn.ModuleList(_op_module(op, channels) for op in cell.ops)
+        self.layers = nn.ModuleList(_op_module(op, channels, batchnorm) for op in cell.ops)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
@@ -102,21 +104,25 @@ class TinyNetwork(nn.Module):
     `forward` returns the logits; `forward_pre_gap` the feature map after the final BN-ReLU.
     """
 
-    def __init__(self, cell: Cell, num_classes: int, channels: int, cells_per_stage: int) -> None:
+    def __init__(
+        self, cell: Cell, num_classes: int, channels: int, cells_per_stage: int,
+        batchnorm: bool = True,
+    ) -> None:
         super().__init__()
         self.cell = cell
         self.stem = nn.Sequential(
-            nn.Conv2d(3, channels, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(channels)
+            nn.Conv2d(3, channels, kernel_size=3, padding=1, bias=False),
+            *_batchnorm(channels, batchnorm),
         )
         blocks: list[nn.Module] = []
         for stage in range(STAGES):
             width = channels * 2**stage
             if stage:
                 blocks.append(ResNetBasicblock(width // 2, width))
-            blocks += [InferCell(cell, width) for _ in range(cells_per_stage)]
+            blocks += [InferCell(cell, width, batchnorm) for _ in range(cells_per_stage)]
         self.cells = nn.ModuleList(blocks)
         last = channels * 2 ** (STAGES - 1)
-        self.lastact = nn.Sequential(nn.BatchNorm2d(last), nn.ReLU(inplace=True))
+        self.lastact = nn.Sequential(*_batchnorm(last, batchnorm), nn.ReLU(inplace=True))
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(last, num_classes)
 
@@ -131,8 +137,13 @@ class TinyNetwork(nn.Module):
         return self.classifier(pooled.flatten(1))
 
 
+def _batchnorm(channels: int, present: bool) -> list[nn.Module]:
+    return [nn.BatchNorm2d(channels)] if present else []
+
+
 def build_network(
-    cell: Cell, num_classes: int, *, channels: int = 16, cells_per_stage: int = 5
+    cell: Cell, num_classes: int, *, channels: int = 16, cells_per_stage: int = 5,
+    batchnorm: bool = True,
 ) -> TinyNetwork:
     """The NAS-Bench-201 network of `cell` (PyTorch default initialisation).
 
@@ -141,5 +152,9 @@ def build_network(
         num_classes: outputs of the classifier.
         channels: the stem's width C; the stages have C, 2C and 4C channels.
         cells_per_stage: cells per stage N.
+        batchnorm: False leaves out the BatchNorm of the stem, of every cell operation and
+            before the pooling, and keeps the reduction blocks' own: the network zero-cost-nas
+            computes SynFlow on (its copy `bn=False`). BatchNorm draws no random numbers, so
+            a seeded build has the same convolution weights either way.
     """
-    return TinyNetwork(cell, num_classes, channels, cells_per_stage)
+    return TinyNetwork(cell, num_classes, channels, cells_per_stage, batchnorm)

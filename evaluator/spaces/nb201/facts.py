@@ -9,9 +9,16 @@ the descriptions of what each op computes are kept. Nothing here knows an accura
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from nasagent.evaluator.spaces.base import STANDARD_NAMING, PromptFacts, WorkedExample
+from nasagent.evaluator.spaces.base import (
+    DEFAULT_INIT,
+    REAL_DATA,
+    STANDARD_NAMING,
+    PromptFacts,
+    WorkedExample,
+)
 from nasagent.evaluator.spaces.nb201.cell import (
     EDGES,
     OP_DESCRIPTIONS,
@@ -33,9 +40,10 @@ EMPTY = Cell(("none",) * len(EDGES))
 
 
 def prompt_facts(
-    space: Nb201Space, constraints: Constraints, names: str, proxy_data: str | None
+    space: Nb201Space, constraints: Constraints, names: str, options: Mapping[str, Any]
 ) -> PromptFacts:
-    """Everything the generic prompt states about an NB201 space, in the naming `names`."""
+    """Everything the generic prompt states about an NB201 space, in the naming `names`
+    (`options`: the run's `proxy` and `proxy_data`, for the scoring note)."""
     scheme = naming(names)
     return PromptFacts(
         title=space.name,
@@ -59,7 +67,8 @@ def prompt_facts(
             "regularized evolution) changes the operation of one edge per proposal; small "
             "changes tell you what caused a score change."
         ),
-        search_notes=(_scoring_note(proxy_data),),
+        search_notes=(_scoring_note(space, str(options.get("proxy", "gradnorm")),
+                                    options.get("proxy_data")),),
         example=_example(space, names),
     )
 
@@ -139,11 +148,27 @@ def _edge_cost(op: str, constraints: Constraints) -> tuple[int, int]:
     return one.params - base.params, one.flops - base.flops
 
 
-def _scoring_note(proxy_data: str | None) -> str:
-    data = ("one batch of real training images with their labels" if proxy_data else
-            "one batch of random Gaussian images with random labels")
-    return (f"The proxy scores the network described above, initialised at random, on {data}; "
-            "its score is not the network's accuracy.")
+def _scoring_note(space: Nb201Space, proxy: str, proxy_data: str | None) -> str:
+    """What the proxy reads, true of its protocol on this space and of the run's data."""
+    from nasagent.evaluator.proxies import PROXIES
+
+    inputs = PROXIES.get(proxy).inputs if proxy in PROXIES else "batch"
+    protocol = space.proxy_protocol(proxy)
+    init = ("initialised at random (PyTorch's default initialisation)"
+            if protocol.init == DEFAULT_INIT else "with random Gaussian weights")
+    real = proxy_data is not None and protocol.data == REAL_DATA
+    what = {
+        "none": "The proxy counts the network described above",
+        "gaussian": f"The proxy scores the network described above, {init}, on one batch of "
+                    "random Gaussian images",
+        "ones": f"The proxy scores the network described above, {init}, with every weight made "
+                "positive and one all-ones image as input",
+        "members": "The proxy combines several proxies' scores of the network described "
+                   "above, each computed as its own protocol says",
+    }.get(inputs, f"The proxy scores the network described above, {init}, on " + (
+        "one batch of real training images with their labels" if real else
+        "one batch of random Gaussian images with random labels"))
+    return f"{what}; its score is not the network's accuracy."
 
 
 def _example(space: Nb201Space, names: str) -> WorkedExample:

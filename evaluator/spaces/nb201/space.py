@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nasagent.evaluator.spaces.base import (
+    GAUSSIAN,
     STANDARD_NAMING,
     Accuracy,
     Cost,
@@ -22,6 +23,7 @@ from nasagent.evaluator.spaces.base import (
     MemoryEstimate,
     Metric,
     PromptFacts,
+    ProxyProtocol,
     ReplyFormat,
     SearchSpace,
     SpaceDefaults,
@@ -31,6 +33,7 @@ from nasagent.evaluator.spaces.nb201 import facts
 from nasagent.evaluator.spaces.nb201.cell import NAMINGS, decode, encode, naming
 from nasagent.evaluator.spaces.nb201.cost import activation_elements, nats_cost
 from nasagent.evaluator.spaces.nb201.mutation import mutate, random_cell
+from nasagent.evaluator.spaces.nb201.protocols import protocol_of
 
 if TYPE_CHECKING:
     from torch import nn
@@ -191,11 +194,22 @@ class Nb201Space(SearchSpace):
 
     # ---- torch ------------------------------------------------------------------------------
 
-    def scoring_model(self, arch: Any, settings: ScoreSettings) -> nn.Module:
-        """The NATS-Bench network with PyTorch's default initialisation (the literature's)."""
-        from nasagent.evaluator.spaces.nb201.builder import build_network
+    def proxy_protocol(self, proxy: str) -> ProxyProtocol:
+        """The literature's protocol of `proxy` on NB201 (see `nb201.protocols`)."""
+        return protocol_of(proxy)
 
-        return build_network(arch, settings.num_classes)
+    def scoring_model(self, arch: Any, settings: ScoreSettings) -> nn.Module:
+        """The NATS-Bench network, initialised as the proxy's protocol says (PyTorch's
+        default, or Zen-NAS's Gaussian for the Zen-score), without the BatchNorm layers the
+        protocol leaves out (SynFlow)."""
+        from nasagent.evaluator.spaces.nb201.builder import build_network
+        from nasagent.evaluator.torch_proxies import gaussian_init
+
+        protocol = protocol_of(settings.proxy)
+        model = build_network(arch, settings.num_classes, batchnorm=protocol.batchnorm)
+        if protocol.init == GAUSSIAN:
+            gaussian_init(model)
+        return model
 
     def train_model(self, arch: Any, num_classes: int) -> nn.Module:
         from nasagent.evaluator.spaces.nb201.builder import build_network
@@ -207,7 +221,7 @@ class Nb201Space(SearchSpace):
     def prompt_facts(self, constraints: Constraints, options: Mapping[str, Any]) -> PromptFacts:
         names = str(options.get("op_names", STANDARD_NAMING))
         naming(names)  # an unknown naming is refused by name
-        return facts.prompt_facts(self, constraints, names, options.get("proxy_data"))
+        return facts.prompt_facts(self, constraints, names, options)
 
     def benchmark(self) -> Nb201Benchmark:
         return Nb201Benchmark(self.dataset)
