@@ -63,7 +63,7 @@ def test_every_user_facing_registry_is_one_type_with_its_plugin_group() -> None:
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("proxy", "bogus", "proxy: unknown proxy 'bogus'; valid: flops, gradnorm"),
+        ("proxy", "bogus", "proxy: unknown proxy 'bogus'; valid: combined, flops, gradnorm"),
         ("search_space", "bogus", "search_space: unknown search space 'bogus'; valid: all"),
         ("llm", "bogus:model", "llm: unknown LLM backend 'bogus'; valid: azure, manual"),
         ("llm", "openai", "llm: LLM backend spec 'openai' needs a model"),
