@@ -55,7 +55,7 @@ from nasagent.evaluator.combined import (
 from nasagent.evaluator.errors import NasAgentError
 from nasagent.evaluator.memory import AUTO as AUTO_CAP
 from nasagent.evaluator.memory import read_cap
-from nasagent.evaluator.proxies import PROXIES, ScoreSettings
+from nasagent.evaluator.proxies import PROXIES, ScoreSettings, checked_data_spec
 from nasagent.evaluator.registry import Registry
 from nasagent.evaluator.spaces import SEARCH_SPACES
 from nasagent.prompts import LATEST_PROMPT_VERSION, PROMPT_VERSIONS, UNVERSIONED_PROMPT_VERSION
@@ -260,12 +260,7 @@ class RunConfig(BaseModel):
     @field_validator("proxy_data")
     @classmethod
     def _a_data_spec(cls, spec: str | None) -> str | None:
-        if spec is not None:
-            from nasagent.evaluator.datasets import parse_spec  # torch: only when data is given
-
-            with _as_value_error():
-                parse_spec(spec)
-        return spec
+        return checked_data_spec(spec)
 
     @field_validator("combined_members", mode="before")
     @classmethod

@@ -49,6 +49,7 @@ from nasagent.evaluator.proxies import (
     ScoreResult,
     ScoreSettings,
     check_proxy_data,
+    checked_data_spec,
     get_proxy,
     higher_is_better,
     inputs_used,
@@ -151,14 +152,7 @@ class StudySettings(BaseModel):
     @field_validator("proxy_data")
     @classmethod
     def _a_data_spec(cls, spec: str | None) -> str | None:
-        if spec is not None:
-            from nasagent.evaluator.datasets import parse_spec
-
-            try:
-                parse_spec(spec)
-            except NasAgentError as error:
-                raise ValueError(str(error)) from None
-        return spec
+        return checked_data_spec(spec)
 
     def score_settings(self, proxy: str, num_classes: int) -> ScoreSettings:
         """The proxy settings of `proxy` in this study."""

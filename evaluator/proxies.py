@@ -113,14 +113,7 @@ class ScoreSettings(BaseModel):
     @field_validator("proxy_data")
     @classmethod
     def _a_data_spec(cls, spec: str | None) -> str | None:
-        if spec is not None:
-            from nasagent.evaluator.datasets import parse_spec  # torch: only when data is given
-
-            try:
-                parse_spec(spec)
-            except NasAgentError as error:
-                raise ValueError(str(error)) from None
-        return spec
+        return checked_data_spec(spec)
 
     @model_validator(mode="after")
     def _options_of_the_space(self) -> ScoreSettings:
@@ -327,6 +320,22 @@ def reads_real_data(settings: ScoreSettings) -> bool:
     if settings.proxy_data is None or get_proxy(settings.proxy).inputs != "batch":
         return False
     return settings.space.proxy_protocol(settings.proxy).data == REAL_DATA
+
+
+def checked_data_spec(spec: str | None) -> str | None:
+    """`spec` unchanged when it is a data spec (`cifar10:DIR`, ...) or None.
+
+    Raises:
+        ValueError: the spec cannot be read, with the reason (for pydantic validators).
+    """
+    if spec is not None:
+        from nasagent.evaluator.datasets import parse_spec  # torch: only when data is given
+
+        try:
+            parse_spec(spec)
+        except NasAgentError as error:
+            raise ValueError(str(error)) from None
+    return spec
 
 
 def prepare_settings(settings: ScoreSettings) -> ScoreSettings:
