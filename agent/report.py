@@ -591,7 +591,8 @@ def _to_reach(
 
 
 def _total_and_mean(values: Sequence[float | int | None]) -> dict[str, float | None]:
-    known = [float(v) for v in values if v is not None]
+    """Sum (an integer when the values are counts) and mean of the known values."""
+    known = [v for v in values if v is not None]
     if not known:
         return {"sum": None, "mean": None}
     return {"sum": sum(known), "mean": sum(known) / len(known)}

@@ -86,3 +86,16 @@ def test_mutate_results_write_integer_counts() -> None:
                                    "scripted", "--json"])
     rows = [json.loads(line) for line in cli.stdout.splitlines()]
     assert rows and float_counts(rows) == [] and type(rows[0]["params"]) is int
+
+
+def test_a_comparison_writes_integer_call_and_token_sums(tmp_path: Path) -> None:
+    out = tmp_path / "cmp"
+    result = CliRunner().invoke(app, [
+        "compare", "--llm", "scripted", "--seeds", "2", "--iterations", "2", "--proxy", "params",
+        "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    arms = json.loads((out / SUMMARY_FILE).read_text())["arms"]
+    for arm in arms.values():
+        for key in ("llm_calls", "tokens", "tokens_in", "tokens_out"):
+            assert isinstance(arm[key]["sum"], int), (key, arm[key])
+    assert arms["llm"]["llm_calls"]["sum"] > 0
