@@ -4,7 +4,8 @@ Every table, plot legend, report header and summary names an arm by its name and
 description of who proposes (`describe`): for the LLM mutator the backend and model behind it,
 `llm (openai:gpt-4o)`, `llm (scripted stand-in, not a model)`, `llm (manual: Claude, recorded
 2026-11-23)` (a replay of a shipped transcript is named after the transcript's header); for the
-random mutator `random (Zen-NAS random mutation, no LLM)`. A random-mutator run records no LLM.
+random mutator the space's own, `random (Zen-NAS random mutation, no LLM)` or `random
+(NATS-Bench REA mutation, no LLM)`. A random-mutator run records no LLM.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from nasagent.agent.llm.recording import read_transcript_header, resolve_calls_p
 from nasagent.agent.mutators import MUTATORS
 from nasagent.agent.runlog import CONFIG_FILE
 from nasagent.agent.session import llm_spec
+from nasagent.evaluator.spaces import get_space
 
-RANDOM_LABEL = "Zen-NAS random mutation, no LLM"
 REAL_MODEL_BACKENDS = frozenset({"openai", "azure"})
 """Backend kinds whose `llm_model` is a model a provider serves (the others are stand-ins,
 people or recordings, named by their label instead)."""
@@ -112,7 +113,9 @@ def describe(config: RunConfig) -> str:
     label = backend_label(config)
     if label is not None:
         return label
-    return RANDOM_LABEL if config.mutator == "random" else f"{config.mutator} mutator, no LLM"
+    if config.mutator == "random":
+        return f"{get_space(config.search_space).random_mutation}, no LLM"
+    return f"{config.mutator} mutator, no LLM"
 
 
 def arm_label(arm: str, config: RunConfig) -> str:

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from image_data import write_imagefolder
 from typer.testing import CliRunner
 
 import nasagent.agent.cli.compare_commands  # noqa: F401  (registers the commands on the app)
@@ -155,6 +156,27 @@ def test_the_oracle_arm_needs_a_space_with_a_table(tmp_path: Path) -> None:
     ])
     assert result.exit_code == 2 and "zennas-cifar has none" in result.output
     assert not (tmp_path / "cmp").exists()
+
+
+def test_compare_takes_real_proxy_data_and_labels_the_spaces_own_mutation(
+    tmp_path: Path
+) -> None:
+    images = write_imagefolder(tmp_path / "images", classes=10, per_class=2, val_per_class=1,
+                               side=8, held_out="test", suffix=".jpg")
+    out = tmp_path / "cmp"
+    result = CliRunner().invoke(app, [
+        "compare", "--search-space", "nb201-cifar10", "--arms", "random,oracle", "--seeds", "1",
+        "--iterations", "2", "--proxy", "gradnorm", "--batch-size", "8", "--population", "4",
+        "--init-population", "2", "--proxy-data", f"imagefolder:{images}", "--out", str(out),
+        "--no-progress",
+    ])
+    assert result.exit_code == 0, result.output
+    run = out / "random" / "seed-0"
+    config = (run / "config.toml").read_text()
+    assert f'proxy_data = "imagefolder:{images}"' in config and "init_population = 2" in config
+    assert read_json(run / "summary.json")["proxy_inputs"] == f"real:imagefolder:{images}"
+    arm = read_json(out / "summary.json")["arms"]["random"]
+    assert arm["label"] == "random (NATS-Bench REA mutation, no LLM)"
 
 
 def test_search_takes_the_space_and_the_naming_from_the_cli(tmp_path: Path) -> None:

@@ -74,7 +74,12 @@ def compare(
     concurrency: Annotated[int | None, Opt(
         key="concurrency", help="Proposals in flight at once, per run.")] = None,
     population: Annotated[int | None, Opt(key="population", help="Population size.")] = None,
+    init_population: Annotated[int | None, Opt(
+        key="init_population", help="Random initial members besides the seed.")] = None,
     batch_size: Annotated[int | None, Opt(key="batch_size", help="Proxy batch size.")] = None,
+    proxy_data: Annotated[str | None, Opt(
+        help="Real proxy inputs: cifar10:DIR, imagefolder:DIR, ... (as --data takes).",
+        show_default="none: Gaussian images and random labels")] = None,
     max_cost: CompareMaxCostOption = None,
     max_total_tokens: CompareMaxTotalTokensOption = None,
     train_best: Annotated[int | None, Opt(
@@ -120,7 +125,8 @@ def compare(
     overrides = {
         "llm": llm, "iterations": iterations, "proxy": proxy, "max_params": max_params,
         "max_flops": max_flops, "max_layers": max_layers, "concurrency": concurrency,
-        "population": population, "search_space": search_space, "batch_size": batch_size,
+        "population": population, "init_population": init_population,
+        "search_space": search_space, "batch_size": batch_size, "proxy_data": proxy_data,
         "max_cost": max_cost, "max_total_tokens": max_total_tokens,
         "structure": structure, "op_names": op_names,
         "score_rtol": score_rtol,

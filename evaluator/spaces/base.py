@@ -339,6 +339,8 @@ class SearchSpace(ABC):
     namings: tuple[str, ...] = (STANDARD_NAMING,)
     prompt_versions: tuple[int, ...] = (3,)
     benchmark_datasets: tuple[str, ...] = ()
+    random_mutation: str = "random mutation"
+    """What the space's random mutator is, as arm labels name it."""
 
     # ---- codec ------------------------------------------------------------------------------
 

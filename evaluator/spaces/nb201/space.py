@@ -117,6 +117,7 @@ class Nb201Space(SearchSpace):
     metrics = NB201_METRICS
     namings = tuple(NAMINGS)
     prompt_versions = (3,)
+    random_mutation = "NATS-Bench REA mutation"
 
     @property
     def description(self) -> str:  # type: ignore[override]

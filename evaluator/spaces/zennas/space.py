@@ -88,6 +88,7 @@ class ZenNasSpace(SearchSpace):
 
     metrics = ZENNAS_METRICS
     prompt_versions = (1, 2, 3)
+    random_mutation = "Zen-NAS random mutation"
 
     def __contains__(self, op_name: object) -> bool:
         return op_name in self.ops
