@@ -142,10 +142,13 @@ def test_a_comparison_reports_the_tables_accuracy_of_each_runs_best(
         assert truth["arms"][arm]["regret"]["per_seed"] == pytest.approx(regrets)
     oracle = summary["arms"]["oracle"]
     assert oracle["reference"] and "upper bound" in oracle["label"]
+    # its fitness is the table's accuracy: never measured against the proxy's threshold
+    assert oracle["iterations_to_reach_baseline"]["reason"].startswith("a reference arm")
     assert [t["arm"] for t in summary["comparisons"]] == []  # no proxy test of the reference
     assert truth["comparisons"] == []  # nor of its accuracy: it is not a search method
     report = (tmp_path / "cmp" / "report.html").read_text()
     assert "true test accuracy of the best" in report and "accuracy_so_far" in report
+    assert "(table accuracy, %)" in report and "- (reference arm)" in report
     assert (tmp_path / "cmp" / "accuracy_so_far.csv").exists()
 
 
