@@ -4,9 +4,10 @@ On an x86-64 CPU with AVX-512, torch's oneDNN convolutions and ATen's vectorised
 AVX-512 code paths whose sums run in another order than the AVX2 ones. Deep networks amplify
 the difference: GradNorm of the shipped transcripts' networks moved by a median 1.3e-3 and up
 to 31% relative between the two (`bench/cpu_kernels.py`), and scoring with AVX2 took 0.81x
-the time on an AVX-512 AMD EPYC (bench/results/cpu_kernels.json). So nasagent pins both libraries to AVX2 before torch
-runs its first operation, and new runs score bit-identically on every x86-64 machine with
-AVX2 (same torch build and thread count; the number of threads moves scores in the 7th digit).
+the time on an AVX-512 AMD EPYC (bench/results/cpu_kernels.json). So nasagent pins both
+libraries to AVX2 before torch runs its first operation, and new runs score bit-identically on
+every x86-64 machine with AVX2 (same torch build and thread count; the number of threads moves
+scores in the 7th digit).
 
 Both libraries read their setting once, at the first operation that needs it, so the pin
 works when it comes after `import torch` but not after torch has computed anything in the
