@@ -7,6 +7,7 @@ start-up of one command does not pay for the imports of the others.
 from __future__ import annotations
 
 import gc
+import os
 import sys
 
 
@@ -28,7 +29,21 @@ def main() -> None:
     finally:
         gc.freeze()
         gc.enable()
-    app()
+    try:
+        app()
+    except Exception as error:  # a bug, not an input problem: one line, not a traceback
+        if os.environ.get(DEBUG_VARIABLE):
+            raise
+        print(f"error: internal error in nasagent {' '.join(sys.argv[1:2])}: "
+              f"{type(error).__name__}: {error} (nothing was refused; {DEBUG_VARIABLE}=1 shows "
+              f"the traceback; please report it)", file=sys.stderr)
+        raise SystemExit(EXIT_INTERNAL) from None
+
+
+DEBUG_VARIABLE = "NASAGENT_DEBUG"
+"""Set (to anything) to let an internal error raise with its traceback."""
+EXIT_INTERNAL = 70
+"""The exit code of an internal error (sysexits' EX_SOFTWARE): never an input's fault."""
 
 
 def _pin_kernels() -> None:
