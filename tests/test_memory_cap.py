@@ -314,6 +314,21 @@ def test_cli_score_obeys_the_flag(nothing_is_built: None) -> None:
     assert "over the memory cap of 100 MB;" in err
 
 
+def test_cli_mutate_refuses_an_llm_parent_over_the_cap_and_obeys_the_flag(
+    nothing_is_built: None
+) -> None:
+    base = ("mutate", HUGE, "--mutator", "llm", "--llm", "scripted", "--max-params", "none",
+            "--max-layers", "none")
+    code, out, err = invoke(*base)
+    assert code == 2 and out == ""
+    assert one_error_line(err).startswith("error: parent needs an estimated 1,855.6 GB")
+    code, _, err = invoke("mutate", CIFAR_SEED, "--mutator", "llm", "--llm", "scripted",
+                          "--max-memory", "10")
+    assert code == 2 and "over the memory cap of 10 MB" in one_error_line(err)
+    code, _, err = invoke("mutate", CIFAR_SEED, "--max-memory", "10")  # random builds nothing
+    assert code == 2 and "only an LLM mutator reads --max-memory" in err
+
+
 def test_cli_search_refuses_the_seed_before_writing(tmp_path: Path, nothing_is_built: None
                                                     ) -> None:
     out = tmp_path / "run"

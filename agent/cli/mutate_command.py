@@ -26,6 +26,7 @@ from nasagent.agent.cli.inputs import (
     EXIT_USAGE,
     MaxFlopsOption,
     MaxLayersOption,
+    MaxMemoryOption,
     MaxParamsOption,
     fail,
 )
@@ -113,6 +114,7 @@ def mutate_command(
     max_params: MaxParamsOption = None,
     max_flops: MaxFlopsOption = None,
     max_layers: MaxLayersOption = None,
+    max_memory: MaxMemoryOption = None,
 ) -> None:
     """Propose mutations of ARCH: random ones of its search space, or an LLM's proposals.
 
@@ -130,14 +132,14 @@ def mutate_command(
     """
     if mutator != RANDOM:
         llm_inputs = {"llm": llm, "model": model, "base_url": base_url, "max_params": max_params,
-                      "max_flops": max_flops, "max_layers": max_layers}
+                      "max_flops": max_flops, "max_layers": max_layers, "max_memory": max_memory}
         _llm_command(arch, mutator, n=n, seed=seed, search_space=search_space,
                      replaces=replaces, as_json=as_json, config=config, score=score,
                      history=history, lessons=lesson or [], record=record, flags=llm_inputs)
         return
     _refuse_llm_flags(llm=llm, model=model, config=config, base_url=base_url, score=score,
                       history=history, lesson=lesson, record=record, max_params=max_params,
-                      max_flops=max_flops, max_layers=max_layers)
+                      max_flops=max_flops, max_layers=max_layers, max_memory=max_memory)
     space = _parent_space(arch, search_space)
     parent = _parse_parent(arch, space)
     for proposal_seed in range(seed, seed + n):
