@@ -21,6 +21,8 @@ from nasagent.agent.runlog import EVENTS_FILE, SUMMARY_FILE, read_events, read_j
 from nasagent.agent.search import run_search
 from tests.test_search import _wait_for_events, scripted_config
 
+BUDGET = 10_000
+"""Iterations no interrupted run can finish before its signal (400 took 2.5 s with params)."""
 FAST = ["--llm", "scripted", "--proxy", "params", "--batch-size", "8", "--concurrency", "2",
         "--population", "16"]
 
@@ -56,17 +58,17 @@ def test_search_stops_cleanly_and_prints_the_exact_resume_command(
     tmp_path: Path, sig: signal.Signals, code: int
 ) -> None:
     run = tmp_path / "run dir"  # a space: the printed command must quote it
-    returncode, stderr = _interrupt(["search", *FAST, "--iterations", "400", "--out", str(run),
-                                     "--no-progress"], run / EVENTS_FILE, sig)
+    args = ["search", *FAST, "--iterations", str(BUDGET), "--out", str(run), "--no-progress"]
+    returncode, stderr = _interrupt(args, run / EVENTS_FILE, sig)
     assert returncode == code, stderr
-    assert f"run folder: {run} (new, 400 iterations)" in stderr
+    assert f"run folder: {run} (new, {BUDGET} iterations)" in stderr
     assert f"interrupted by {sig.name}" in stderr and "Traceback" not in stderr
     command = _resume_command(stderr)
     assert command == ["nasagent", "search", "--resume", str(run)]
     summary = read_json(run / SUMMARY_FILE)
     assert summary["finished"] is False and "interrupted" in summary["stopped_reason"]
     logged = [e.iteration for e in read_events(run) if e.phase == "search"]
-    assert logged == list(range(1, len(logged) + 1)) and len(logged) < 400
+    assert logged == list(range(1, len(logged) + 1)) and len(logged) < BUDGET
     resumed = subprocess.run(_cli(*command[1:], "--iterations", str(len(logged) + 2),
                                   "--no-progress"), capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
@@ -78,7 +80,7 @@ def test_search_stops_cleanly_and_prints_the_exact_resume_command(
 def test_compare_stops_on_sigterm_and_prints_the_compare_resume_command(tmp_path: Path) -> None:
     out = tmp_path / "cmp"
     returncode, stderr = _interrupt(
-        ["compare", *FAST, "--iterations", "400", "--seeds", "1", "--out", str(out),
+        ["compare", *FAST, "--iterations", str(BUDGET), "--seeds", "1", "--out", str(out),
          "--no-progress"], out / "llm" / "seed-0" / EVENTS_FILE, signal.SIGTERM)
     assert returncode == 143, stderr
     assert "llm seed 0: run folder:" in stderr
