@@ -134,11 +134,18 @@ def _curves_figure(
     return figure, axes
 
 
+LEGEND_WIDTH = 70
+"""Characters per line of a curve figure's legend entry (arm labels name backend and model)."""
+
+
 def _save_curves(
     figure: Figure, axes: Axes, curves: Mapping[str, Sequence[tuple[int, Curve]]], stem: Path
 ) -> list[Path]:
-    if axes.get_legend_handles_labels()[0]:
-        axes.legend(loc="best")
+    handles, labels = axes.get_legend_handles_labels()
+    if handles:  # below the axes, so that long arm labels never cover a curve
+        wrapped = ["\n".join(textwrap.wrap(label, LEGEND_WIDTH)) for label in labels]
+        axes.legend(handles, wrapped, loc="upper center", bbox_to_anchor=(0.5, -0.13),
+                    frameon=False, fontsize="small")
     paths = _save(figure, stem)
     csv_path = stem.with_suffix(".csv")
     _write_curve_csv(curves, csv_path)

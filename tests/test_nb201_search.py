@@ -149,6 +149,7 @@ def test_a_comparison_reports_the_tables_accuracy_of_each_runs_best(
     report = (tmp_path / "cmp" / "report.html").read_text()
     assert "true test accuracy of the best" in report and "accuracy_so_far" in report
     assert "(table accuracy, %)" in report and "- (reference arm)" in report
+    assert "a reference arm is an upper bound, never tested" in report
     assert (tmp_path / "cmp" / "accuracy_so_far.csv").exists()
 
 
