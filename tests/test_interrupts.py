@@ -31,11 +31,17 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "agent", *args]
 
 
+def _default_sigint() -> None:
+    """Ctrl-C's default action in the child: a test run from a background job inherits SIGINT
+    ignored (as nohup leaves it), and the CLI rightly keeps an ignored SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(args: list[str], events: Path, sig: signal.Signals) -> tuple[int, str]:
     """Start the CLI, send `sig` once a few iterations are logged; its exit code and stderr."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               env=env)
+                               env=env, preexec_fn=_default_sigint)
     _wait_for_events(events, at_least=4, process=process)
     process.send_signal(sig)
     try:
