@@ -32,6 +32,7 @@ scoring's ordinary `error` result).
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing
 import queue
 import signal
@@ -362,9 +363,10 @@ def _timed_out(_detail: Any, limits: Limits) -> tuple[ProxyStatus, str]:
 
 
 def _past_memory(resident: Any, limits: Limits) -> tuple[ProxyStatus, str]:
+    # rounded up: a worker killed at 900.4 MB under a 900 MB cap must not read "reached 900"
     return ProxyStatus.MEMORY, (f"scoring went past score_memory={limits.memory_mb:g} MB (its "
-                                f"worker reached {resident:.0f} MB resident); the worker was "
-                                f"killed and replaced")
+                                f"worker reached {math.ceil(resident)} MB resident); the "
+                                f"worker was killed and replaced")
 
 
 def _crashed(detail: Any, _limits: Limits) -> tuple[ProxyStatus, str]:

@@ -28,7 +28,7 @@ from nasagent.agent.outcomes import Outcome
 from nasagent.agent.replay import compare_events
 from nasagent.agent.runlog import SUMMARY_FILE, read_events, read_json
 from nasagent.agent.search import run_search
-from nasagent.agent.workerpool import ScoringSetupError, WorkerPool
+from nasagent.agent.workerpool import Limits, ScoringSetupError, WorkerPool, _past_memory
 from nasagent.evaluator.proxies import DeviceUnavailableError, ProxyStatus, ScoreSettings
 
 FAST = {"batch_size": 8, "population": 16, "max_params": 1e6, "max_layers": 18}
@@ -177,6 +177,11 @@ def test_a_scoring_past_score_memory_fails_only_its_candidate() -> None:
     assert "killed and replaced" in hog.message
     assert pool.replaced == 1 and pool.pids()[0] != first_pid
     assert before.status is ProxyStatus.OK and after.score == before.score  # the new worker
+
+
+def test_the_size_reached_past_the_cap_never_reads_as_the_cap() -> None:
+    status, message = _past_memory(900.4, Limits(memory_mb=900))
+    assert status is ProxyStatus.MEMORY and "worker reached 901 MB resident" in message
 
 
 def test_a_memory_cap_below_an_idle_worker_stops_before_any_scoring() -> None:
