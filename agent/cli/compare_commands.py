@@ -19,6 +19,7 @@ from nasagent.agent.cli.inputs import (
     MaxMemoryOption,
     MaxParamsOption,
     NumClassesOption,
+    ProxyDataOption,
     ResolutionOption,
     ScoreMemoryOption,
     ScoreTimeoutOption,
@@ -77,9 +78,7 @@ def compare(
     init_population: Annotated[int | None, Opt(
         key="init_population", help="Random initial members besides the seed.")] = None,
     batch_size: Annotated[int | None, Opt(key="batch_size", help="Proxy batch size.")] = None,
-    proxy_data: Annotated[str | None, Opt(
-        help="Real proxy inputs: cifar10:DIR, imagefolder:DIR, ... (as --data takes).",
-        show_default="none: Gaussian images and random labels")] = None,
+    proxy_data: ProxyDataOption = None,
     max_cost: CompareMaxCostOption = None,
     max_total_tokens: CompareMaxTotalTokensOption = None,
     train_best: Annotated[int | None, Opt(

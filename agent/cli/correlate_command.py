@@ -8,7 +8,13 @@ from typing import Annotated, Any
 import typer
 
 from nasagent.agent.cli.app import app
-from nasagent.agent.cli.inputs import MaxMemoryOption, memory_cap_flag
+from nasagent.agent.cli.inputs import (
+    CombinedMembersOption,
+    CombinedReferenceOption,
+    MaxMemoryOption,
+    ProxyDataOption,
+    memory_cap_flag,
+)
 from nasagent.agent.cli.train_command import DATA_HELP, EXIT_ERROR, EXIT_INTERRUPTED
 from nasagent.evaluator.errors import NasAgentError
 
@@ -78,14 +84,9 @@ def correlate(
     truth: Annotated[str | None, SetOpt("truth", help=(
         "training: train each architecture on --data; benchmark: cells drawn uniformly, "
         "accuracy from the space's benchmark table (nb201-*), no training."))] = None,
-    proxy_data: Annotated[str | None, Opt(
-        help="Real proxy inputs: cifar10:DIR, imagefolder:DIR, ... (as --data takes).",
-        show_default="none: Gaussian images and random labels")] = None,
-    combined_members: Annotated[str | None, SetOpt(
-        "combined_members", help="The combined proxy's members, a comma list.")] = None,
-    combined_reference: Annotated[int | None, SetOpt(
-        "combined_reference", help="Reference architectures fixing the combined proxy's "
-                                   "normalisation.")] = None,
+    proxy_data: ProxyDataOption = None,
+    combined_members: CombinedMembersOption = None,
+    combined_reference: CombinedReferenceOption = None,
     progress: Annotated[bool, Opt("--progress/--no-progress", help="Epoch bars.")] = False,
 ) -> None:
     """Sample architectures, score them with every proxy, train or look up each, rank-correlate.

@@ -13,6 +13,7 @@ import typer
 from pydantic import ValidationError
 
 from nasagent.agent.task_defaults import ARCH_BUDGET_KEYS, NO_BUDGET, parse_budget, space_defaults
+from nasagent.evaluator.combined import DEFAULT_MEMBERS, DEFAULT_REFERENCE, MIN_FINITE
 from nasagent.evaluator.spaces import SEARCH_SPACES
 from nasagent.evaluator.spaces.base import SpaceDefaults
 from nasagent.evaluator.validation import Constraints, Report, check_string
@@ -90,6 +91,15 @@ ScoreMemoryOption = Annotated[str | None, budget_option(
     "Resident MB a scoring's worker may reach before the scoring is score_failed and the "
     "worker replaced", "<MB|none>", "no limit",
     "needs workers; on Ray: each task's memory reservation; ")]
+ProxyDataOption = Annotated[str | None, typer.Option(
+    help="Real proxy inputs: cifar10:DIR, imagefolder:DIR, ... (as --data takes); read by the "
+    "proxies whose protocol in the search space takes real data.",
+    show_default="none: Gaussian images and random labels")]
+CombinedMembersOption = Annotated[str | None, typer.Option(
+    help="The combined proxy's members, a comma list.", show_default=",".join(DEFAULT_MEMBERS))]
+CombinedReferenceOption = Annotated[int | None, typer.Option(
+    min=MIN_FINITE, help="Reference architectures fixing the combined proxy's normalisation.",
+    show_default=str(DEFAULT_REFERENCE))]
 MaxMemoryOption = Annotated[str | None, typer.Option(
     help="Memory cap in MB: an architecture whose estimated memory to score (or train) at "
     "the batch size is over it is refused before anything is built (auto: half this "

@@ -28,11 +28,13 @@ from rich.table import Table
 from nasagent.agent.cli.app import app
 from nasagent.agent.cli.inputs import (
     EXIT_INVALID,
+    CombinedMembersOption,
+    CombinedReferenceOption,
     MaxMemoryOption,
+    ProxyDataOption,
     memory_cap_flag,
     read_architectures,
 )
-from nasagent.evaluator.combined import DEFAULT_MEMBERS, DEFAULT_REFERENCE, MIN_FINITE
 from nasagent.evaluator.errors import NasAgentError
 from nasagent.evaluator.proxies import (
     PROXIES,
@@ -82,16 +84,9 @@ def score_command(
         "--residual/--no-residual", help="Score the model with residual links (Zen-NAS: no).",
     )] = False,
     max_memory: MaxMemoryOption = None,
-    proxy_data: Annotated[str | None, Opt(
-        help="Real proxy inputs: cifar10:DIR, imagefolder:DIR, ... (as --data takes); read "
-             "by the proxies whose protocol in the search space takes real data.",
-        show_default="none: Gaussian images and random labels")] = None,
-    combined_members: Annotated[str | None, Opt(
-        help="The combined proxy's members, a comma list.",
-        show_default=",".join(DEFAULT_MEMBERS))] = None,
-    combined_reference: Annotated[int | None, Opt(
-        min=MIN_FINITE, help="Reference architectures fixing the combined proxy's "
-                             "normalisation.", show_default=str(DEFAULT_REFERENCE))] = None,
+    proxy_data: ProxyDataOption = None,
+    combined_members: CombinedMembersOption = None,
+    combined_reference: CombinedReferenceOption = None,
     as_json: Annotated[bool, Opt("--json", help="Print JSON Lines instead of a table.")] = False,
 ) -> None:
     """Score architectures with a zero-cost proxy (seeded, reproducible).

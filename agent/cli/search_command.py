@@ -12,6 +12,8 @@ import typer
 from nasagent.agent.cli.app import app
 from nasagent.agent.cli.inputs import (
     EXIT_USAGE,
+    CombinedMembersOption,
+    CombinedReferenceOption,
     MaxCostOption,
     MaxFlopsOption,
     MaxLayersOption,
@@ -19,6 +21,7 @@ from nasagent.agent.cli.inputs import (
     MaxParamsOption,
     MaxTotalTokensOption,
     NumClassesOption,
+    ProxyDataOption,
     ResolutionOption,
     ScoreMemoryOption,
     ScoreTimeoutOption,
@@ -130,15 +133,9 @@ def search(
     residual: Annotated[bool | None, Opt(
         "--residual/--no-residual", help="Score with residual links.", show_default="no-residual",
     )] = None,
-    proxy_data: Annotated[str | None, Opt(
-        help="Real proxy inputs: cifar10:DIR, imagefolder:DIR, ... (as --data takes).",
-        show_default="none: Gaussian images and random labels")] = None,
-    combined_members: Annotated[str | None, Opt(
-        help="The combined proxy's members, a comma list.",
-        show_default=",".join(RunConfig.model_fields["combined_members"].default))] = None,
-    combined_reference: Annotated[int | None, Opt(
-        key="combined_reference", help="Reference architectures fixing the combined proxy's "
-                                       "normalisation.")] = None,
+    proxy_data: ProxyDataOption = None,
+    combined_members: CombinedMembersOption = None,
+    combined_reference: CombinedReferenceOption = None,
     score_rtol: Annotated[float | None, Opt(
         key="score_rtol", help="With --llm replay:RUN, the relative drift beyond which this "
         "machine's rescoring is reported as differing from the recording.")] = None,
