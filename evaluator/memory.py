@@ -141,10 +141,8 @@ def memory_refusal(
     Raises:
         ArchitectureError: `arch` cannot be costed (it breaks a rule of the space).
     """
-    if cap_mb is None:
-        return None
-    estimate = space.memory(arch, constraints, batch_size)
-    if estimate.bytes <= cap_mb * MB:
+    estimate = _over_cap(space, arch, constraints, batch_size, cap_mb)
+    if estimate is None or cap_mb is None:
         return None
     return over_cap_message(estimate, cap_mb, what=what, purpose=purpose)
 
@@ -158,10 +156,21 @@ def check_memory(
     Raises:
         MemoryCapError: the estimate is over the cap (the message is the sentence).
     """
-    message = memory_refusal(space, arch, constraints, batch_size, cap_mb, what=what,
-                             purpose=purpose)
-    if message is not None and cap_mb is not None:
-        raise MemoryCapError(message, space.memory(arch, constraints, batch_size), cap_mb)
+    estimate = _over_cap(space, arch, constraints, batch_size, cap_mb)
+    if estimate is not None and cap_mb is not None:
+        message = over_cap_message(estimate, cap_mb, what=what, purpose=purpose)
+        raise MemoryCapError(message, estimate, cap_mb)
+
+
+def _over_cap(
+    space: SearchSpace, arch: Any, constraints: Constraints, batch_size: int,
+    cap_mb: float | None,
+) -> MemoryEstimate | None:
+    """The estimate of `arch` when it is over `cap_mb` (estimated once), else None."""
+    if cap_mb is None:
+        return None
+    estimate = space.memory(arch, constraints, batch_size)
+    return estimate if estimate.bytes > cap_mb * MB else None
 
 
 def over_cap_message(
