@@ -307,7 +307,7 @@ def summarize_runs(
         "baseline": baseline,
         "baseline_median_best": threshold,
         "arms": {
-            arm: _arm_summary(arm, group, iterations, higher, threshold, baseline)
+            arm: _arm_summary(arm, group, finals[arm], iterations, higher, threshold, baseline)
             for arm, group in arms.items()
         },
         "comparisons": _comparisons(
@@ -327,6 +327,12 @@ def summarize_runs(
 
 def _is_reference(runs: Sequence[RunData]) -> bool:
     return bool(runs) and runs[0].reference
+
+
+def _selects_higher(runs: Sequence[RunData], higher: bool) -> bool:
+    """The direction the runs of one arm select by: the proxy's, or up for a reference arm
+    (it selects by the table's accuracy)."""
+    return True if _is_reference(runs) else higher
 
 
 def _truth_summary(
@@ -352,8 +358,8 @@ def _arm_truth(
     runs: Sequence[RunData], iterations: int, higher: bool, best: float
 ) -> dict[str, Any]:
     counted = [run for run in runs if run.counted]
-    fitness_higher = True if _is_reference(runs) else higher
-    curves = [truth_so_far(run.events, iterations, fitness_higher) for run in counted]
+    curves = [truth_so_far(run.events, iterations, _selects_higher(runs, higher))
+              for run in counted]
     finals = [curve[-1] if curve and math.isfinite(curve[-1]) else None for curve in curves]
     found = [found_at(curve) for curve in curves]
     regrets = [None if value is None else best - value for value in finals]
@@ -371,7 +377,7 @@ def truth_curves(
     """Per arm, the anytime accuracy curve of every counted run (agent.stats.truth_so_far)."""
     curves: dict[str, list[tuple[int, Curve]]] = {}
     for arm, group in group_by_arm(runs).items():
-        direction = True if _is_reference(group) else higher
+        direction = _selects_higher(group, higher)
         curves[arm] = [(run.seed, truth_so_far(run.events, iterations, direction))
                        for run in group if run.counted]
     return curves
@@ -511,19 +517,20 @@ def _estimated_arms(arms: dict[str, list[RunData]]) -> list[str]:
 
 
 def _finals(runs: Sequence[RunData], iterations: int, higher: bool) -> list[float | None]:
+    """Each run's best fitness at the budget (None: not counted, or not finite)."""
+    direction = _selects_higher(runs, higher)
     finals: list[float | None] = []
     for run in runs:
-        curve = best_so_far(run.events, iterations, higher) if run.counted else []
+        curve = best_so_far(run.events, iterations, direction) if run.counted else []
         final = curve[-1] if curve else math.nan
         finals.append(final if math.isfinite(final) else None)
     return finals
 
 
 def _arm_summary(
-    arm: str, runs: Sequence[RunData], iterations: int, higher: bool, threshold: float | None,
-    baseline: str,
+    arm: str, runs: Sequence[RunData], finals: list[float | None], iterations: int,
+    higher: bool, threshold: float | None, baseline: str,
 ) -> dict[str, Any]:
-    finals = _finals(runs, iterations, higher)
     config = runs[0].config
     planned = list(runs)
     runs = [run for run in runs if run.counted]  # a stopped or failed run is not a seed
@@ -555,7 +562,7 @@ def _arm_summary(
         "tokens_cached": _total_and_mean([spend.tokens_cached for spend in spends]),
         "cost_usd": _cost_summary(spends),
         "wall_seconds": _total_and_mean([run.wall_seconds for run in runs]),
-        "best": _best_architecture(runs, higher),
+        "best": _best_architecture(runs, _selects_higher(planned, higher)),
         "structure": structure_of([run.config for run in runs]),
     }
 
